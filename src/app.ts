@@ -1,0 +1,178 @@
+import { cors } from '@elysiajs/cors'
+import { openapi } from '@elysiajs/openapi'
+import { Elysia, t, ValidationError } from 'elysia'
+import type { Verifier } from './auth'
+import type { Config } from './config'
+import { type Db, isUnavailable, ping } from './database'
+import {
+	ApiError,
+	AuthenticationRequired,
+	InternalError,
+	MethodNotAllowed,
+	PayloadTooLarge,
+	ResourceNotFound,
+	RouteNotFound,
+	ServiceUnavailable,
+	ValidationFailed
+} from './errors'
+import type { Log } from './log'
+import { ErrorBody } from './tasks/model'
+import { taskRoutes } from './tasks/routes'
+import pkg from '../package.json'
+
+export const MAX_BODY_BYTES = 64 * 1024
+
+export interface AppDependencies {
+	db: Db
+	verify: Verifier
+	config: Pick<Config, 'corsOrigins'>
+	log: Log
+}
+
+const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
+
+const SECURITY_HEADERS = {
+	'x-content-type-options': 'nosniff',
+	'x-frame-options': 'DENY',
+	'referrer-policy': 'no-referrer',
+	'cross-origin-resource-policy': 'same-site'
+}
+
+// Reads at most MAX_BODY_BYTES, whatever Content-Length claims. A body that is not a JSON object
+// is recorded and replaced by {}, which every body schema here rejects: it then fails validation
+// after authentication rather than before it, so an anonymous caller learns nothing of the route.
+async function readBody(request: Request, badBodies: WeakMap<Request, string>): Promise<unknown> {
+	if (Number(request.headers.get('content-length')) > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES)
+	const chunks: Uint8Array[] = []
+	let size = 0
+	if (request.body)
+		for await (const chunk of request.body) {
+			size += chunk.byteLength
+			if (size > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES)
+			chunks.push(chunk)
+		}
+	let body: unknown
+	try {
+		body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)))
+	} catch {
+		badBodies.set(request, 'The request body is not valid JSON.')
+		return {}
+	}
+	if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body
+	badBodies.set(request, 'The request body must be a JSON object.')
+	return {}
+}
+
+function validationDetail(error: ValidationError): string {
+	const first = error.valueError
+	const custom = first?.schema.error
+	const field = first?.path.split('/').filter(Boolean).join('.')
+	if (field && first?.value === undefined) return `"${field}" is required.`
+	if (typeof custom === 'string') return custom
+	return field ? `"${field}": ${first?.message}.` : `Invalid ${error.type}: ${first?.message ?? error.message}.`
+}
+
+export function createApp({ db, verify, config, log }: AppDependencies) {
+	const started = new WeakMap<Request, { id: string; at: number }>()
+	const badBodies = new WeakMap<Request, string>()
+	const routePatterns: { pattern: RegExp; methods: string[] }[] = []
+
+	function allowedMethods(path: string): string[] {
+		return routePatterns.find(({ pattern }) => pattern.test(path))?.methods ?? []
+	}
+
+	function toApiError(code: string | number, error: unknown, request: Request): ApiError {
+		if (error instanceof ApiError) return error
+		if (error instanceof ValidationError) {
+			if (error.type === 'params') return new ResourceNotFound()
+			return new ValidationFailed(badBodies.get(request) ?? validationDetail(error))
+		}
+		if (code === 'NOT_FOUND') {
+			const allow = allowedMethods(new URL(request.url).pathname)
+			return allow.length ? new MethodNotAllowed(allow) : new RouteNotFound()
+		}
+		if (code === 'PARSE') return new ValidationFailed('The request body is not valid JSON.')
+		if (isUnavailable(error)) return new ServiceUnavailable()
+		log({ level: 'error', request_id: started.get(request)?.id, error: String(error), stack: (error as Error)?.stack })
+		return new InternalError()
+	}
+
+	const app = new Elysia()
+		.onRequest(({ request, set }) => {
+			const sent = request.headers.get('x-request-id')
+			const id = sent && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID()
+			started.set(request, { id, at: performance.now() })
+			Object.assign(set.headers, SECURITY_HEADERS, { 'x-request-id': id })
+		})
+		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
+		.onError({ as: 'global' }, ({ code, error, request, set }) => {
+			const failure = toApiError(code, error, request)
+			set.status = failure.status
+			if (failure instanceof AuthenticationRequired) set.headers['www-authenticate'] = 'Bearer'
+			if (failure instanceof MethodNotAllowed) set.headers.allow = failure.allow.join(', ')
+			return { detail: failure.message, error_code: failure.code }
+		})
+		.onAfterResponse({ as: 'global' }, (context) => {
+			const request = started.get(context.request)
+			log({
+				level: 'info',
+				request_id: request?.id,
+				method: context.request.method,
+				route: context.route,
+				status: context.set.status,
+				ms: request ? Math.round((performance.now() - request.at) * 100) / 100 : undefined,
+				user_id: 'userId' in context ? context.userId : undefined
+			})
+		})
+		.use(
+			cors({
+				origin: config.corsOrigins,
+				methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+				allowedHeaders: ['Authorization', 'Content-Type'],
+				exposeHeaders: ['X-Total-Count', 'X-Request-Id', 'Location'],
+				credentials: false,
+				maxAge: 600
+			})
+		)
+		.use(
+			openapi({
+				path: '/docs',
+				documentation: {
+					info: { title: 'Todo API', version: pkg.version },
+					components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }
+				}
+			})
+		)
+		.get('/health', () => ({ status: 'ok' as const }), {
+			response: t.Object({ status: t.Literal('ok') }),
+			detail: { summary: 'The process is running', tags: ['Health'] }
+		})
+		.get(
+			'/ready',
+			async () => {
+				try {
+					await ping(db)
+				} catch {
+					throw new ServiceUnavailable()
+				}
+				return { status: 'ready' as const }
+			},
+			{
+				response: { 200: t.Object({ status: t.Literal('ready') }), 503: ErrorBody },
+				detail: { summary: 'The database answers', tags: ['Health'] }
+			}
+		)
+		.use(taskRoutes(db, verify))
+
+	const methods = new Map<string, string[]>()
+	for (const { method, path } of app.routes) {
+		if (method === 'OPTIONS' || path.includes('*')) continue
+		methods.set(path, [...(methods.get(path) ?? []), method])
+	}
+	for (const [path, allowed] of methods)
+		routePatterns.push({ pattern: new RegExp(`^${path.replace(/:\w+/g, '[^/]+')}/?$`), methods: allowed })
+
+	return app
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,68 @@
+import { Elysia } from 'elysia'
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import type { Config } from './config'
+import { AuthenticationRequired } from './errors'
+
+/** Resolves to the user id a bearer token names, or throws AuthenticationRequired. */
+export type Verifier = (token: string) => Promise<string>
+
+const CLOCK_SKEW_SECONDS = 30
+const ASYMMETRIC = ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+
+const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0
+
+// The JWT plugin's tokens name the user in `sub`; the session cookie cache's tokens
+// (strategy "jwt") carry `{session: {userId}, user: {id}}` instead.
+function userIdOf(payload: JWTPayload): string | undefined {
+	if (nonEmpty(payload.sub)) return payload.sub
+	const session = payload.session as { userId?: unknown } | undefined
+	const user = payload.user as { id?: unknown } | undefined
+	const fromSession = session?.userId
+	const fromUser = user?.id
+	if (nonEmpty(fromSession) && nonEmpty(fromUser) && fromSession !== fromUser) return undefined
+	return nonEmpty(fromSession) ? fromSession : nonEmpty(fromUser) ? fromUser : undefined
+}
+
+export function createVerifier(config: Pick<Config, 'secret' | 'authUrl' | 'issuer' | 'audience'>): Verifier {
+	const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined
+	const jwks: JWTVerifyGetKey | undefined = config.authUrl
+		? createRemoteJWKSet(new URL(`${config.authUrl}/api/auth/jwks`), { cooldownDuration: 30_000 })
+		: undefined
+	const expected = config.authUrl
+		? { issuer: config.issuer ?? config.authUrl, audience: config.audience ?? config.authUrl }
+		: {}
+	const common = { clockTolerance: CLOCK_SKEW_SECONDS, requiredClaims: ['exp'] }
+
+	// The header's alg picks the key before anything is verified, so an HS256 token is never
+	// checked against a public key and an asymmetric one never against the secret.
+	async function verifyPayload(token: string): Promise<JWTPayload> {
+		const { alg } = decodeProtectedHeader(token)
+		if (alg === 'HS256' && secret) return (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload
+		if (alg && ASYMMETRIC.includes(alg) && jwks)
+			return (await jwtVerify(token, jwks, { ...common, ...expected, algorithms: ASYMMETRIC })).payload
+		throw new AuthenticationRequired('The token is signed with an algorithm this server does not accept.')
+	}
+
+	return async (token) => {
+		let payload: JWTPayload
+		try {
+			payload = await verifyPayload(token)
+		} catch (error) {
+			if (error instanceof AuthenticationRequired) throw error
+			throw new AuthenticationRequired('The bearer token is invalid or expired.')
+		}
+		const userId = userIdOf(payload)
+		if (!userId) throw new AuthenticationRequired('The token names no user.')
+		return userId
+	}
+}
+
+const BEARER = /^Bearer[ \t]+([A-Za-z0-9\-_.~+/]+=*)[ \t]*$/i
+
+/** Derives `userId` from the Authorization header for every route registered after it. */
+export const authentication = (verify: Verifier) =>
+	new Elysia({ name: 'authentication' }).derive({ as: 'scoped' }, async ({ request }) => {
+		const match = BEARER.exec(request.headers.get('authorization') ?? '')
+		if (!match?.[1]) throw new AuthenticationRequired()
+		return { userId: await verify(match[1]) }
+	})

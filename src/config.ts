@@ -1,0 +1,65 @@
+export interface Config {
+	secret: string | undefined
+	authUrl: string | undefined
+	issuer: string | undefined
+	audience: string | undefined
+	databaseUrl: string | undefined
+	dataDir: string
+	port: number
+	host: string
+	corsOrigins: string[]
+}
+
+export class ConfigError extends Error {}
+
+const MIN_SECRET_BYTES = 32
+
+function url(name: string, value: string, protocols: string[]): string {
+	let parsed: URL
+	try {
+		parsed = new URL(value)
+	} catch {
+		throw new ConfigError(`${name} is not a valid URL.`)
+	}
+	if (!protocols.includes(parsed.protocol))
+		throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}.`)
+	return value
+}
+
+function port(value: string): number {
+	if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
+		throw new ConfigError(`PORT must be a whole number from 0 to 65535, not "${value}".`)
+	return Number(value)
+}
+
+function origin(value: string): string {
+	const parsed = url('CORS_ORIGINS', value, ['http:', 'https:'])
+	return new URL(parsed).origin
+}
+
+const text = (value: string | undefined) => (value?.trim() ? value.trim() : undefined)
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+	const secret = env.BETTER_AUTH_SECRET || undefined
+	const authUrl = text(env.BETTER_AUTH_URL)
+	if (!secret && !authUrl)
+		throw new ConfigError('BETTER_AUTH_SECRET is required (or BETTER_AUTH_URL for JWKS tokens).')
+	if (secret && Buffer.byteLength(secret) < MIN_SECRET_BYTES)
+		throw new ConfigError(`BETTER_AUTH_SECRET must be at least ${MIN_SECRET_BYTES} bytes long.`)
+	const databaseUrl = text(env.DATABASE_URL)
+	return {
+		secret,
+		authUrl: authUrl && url('BETTER_AUTH_URL', authUrl, ['http:', 'https:']).replace(/\/+$/, ''),
+		issuer: text(env.JWT_ISSUER),
+		audience: text(env.JWT_AUDIENCE),
+		databaseUrl: databaseUrl && url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']),
+		dataDir: text(env.DATA_DIR) ?? './data',
+		port: port(text(env.PORT) ?? '8000'),
+		host: text(env.HOST) ?? '0.0.0.0',
+		corsOrigins: (text(env.CORS_ORIGINS) ?? 'http://localhost:3000')
+			.split(',')
+			.map((o) => o.trim())
+			.filter(Boolean)
+			.map(origin)
+	}
+}

@@ -1,0 +1,75 @@
+import { t } from 'elysia'
+import { FormatRegistry } from 'elysia/type-system'
+import { ResourceNotFound } from '../errors'
+
+// Lengths count characters (code points) as the contract and Postgres do, not UTF-16 units as
+// JSON Schema's maxLength does in TypeBox, and text that Postgres cannot store (NUL, lone
+// surrogates) is refused here rather than failing in the database.
+const storable = (value: string, max: number) =>
+	value.isWellFormed() && !value.includes('\0') && [...value].length <= max
+
+FormatRegistry.Set('task-title', (value) => storable(value, 255) && /\S/.test(value))
+FormatRegistry.Set('task-description', (value) => storable(value, 10_000))
+FormatRegistry.Set('search-text', (value) => storable(value, 10_000))
+
+const title = t.String({
+	format: 'task-title',
+	description: '1 to 255 characters, not only whitespace.',
+	error: '"title" must be a string of 1 to 255 characters, not only whitespace.'
+})
+const description = t.Nullable(
+	t.String({
+		format: 'task-description',
+		description: 'Up to 10,000 characters.',
+		error: '"description" must be a string of at most 10,000 characters, or null.'
+	})
+)
+const completed = t.Boolean({ error: '"completed" must be true or false.' })
+
+export const Task = t.Object({
+	id: t.Integer({ minimum: 1 }),
+	user_id: t.String(),
+	title: t.String(),
+	description: t.Nullable(t.String()),
+	completed: t.Boolean(),
+	created_at: t.String({ format: 'date-time' }),
+	updated_at: t.String({ format: 'date-time' })
+})
+
+export const TaskInput = t.Object({
+	title,
+	description: t.Optional(description),
+	completed: t.Optional(completed)
+})
+
+export const Completion = t.Object({ completed })
+
+const MAX_ID = 2_147_483_647
+
+// Any id that is not a positive 32-bit integer answers 404, exactly like an id that never existed.
+export const TaskId = t.Object({
+	id: t
+		.Transform(t.String({ pattern: '^[1-9][0-9]{0,9}$', description: 'A positive 32-bit integer.' }))
+		.Decode((id) => {
+			if (Number(id) > MAX_ID) throw new ResourceNotFound()
+			return Number(id)
+		})
+		.Encode(String)
+})
+
+export const ListQuery = t.Object({
+	completed: t.Optional(t.Boolean({ error: '"completed" must be true or false.' })),
+	q: t.Optional(t.String({ format: 'search-text', error: '"q" must be at most 10,000 characters.' })),
+	sort: t.Optional(
+		t.UnionEnum(['created_at', 'updated_at', 'title'], { error: '"sort" must be created_at, updated_at or title.' })
+	),
+	order: t.Optional(t.UnionEnum(['asc', 'desc'], { error: '"order" must be asc or desc.' })),
+	limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, error: '"limit" must be a whole number from 1 to 1000.' })),
+	offset: t.Optional(t.Integer({ minimum: 0, error: '"offset" must be a whole number of at least 0.' }))
+})
+
+export const ErrorBody = t.Object({ detail: t.String(), error_code: t.String() })
+
+export type TaskInput = typeof TaskInput.static
+export type ListQuery = typeof ListQuery.static
+export type Task = typeof Task.static

@@ -1,0 +1,64 @@
+import { Elysia, t } from 'elysia'
+import { authentication, type Verifier } from '../auth'
+import type { Db } from '../database'
+import { ResourceNotFound } from '../errors'
+import { Completion, ErrorBody, ListQuery, Task, TaskId, TaskInput } from './model'
+import { createTask, deleteTask, getTask, listTasks, setCompleted, updateTask } from './queries'
+
+const found = (task: Task | undefined): Task => {
+	if (!task) throw new ResourceNotFound()
+	return task
+}
+
+const errors = { 401: ErrorBody, 404: ErrorBody, 422: ErrorBody }
+
+export const taskRoutes = (db: Db, verify: Verifier) =>
+	new Elysia({ prefix: '/api/tasks', detail: { tags: ['Tasks'], security: [{ bearer: [] }] } })
+		.use(authentication(verify))
+		.get(
+			'',
+			async ({ userId, query, set }) => {
+				const { tasks, total } = await listTasks(db, userId, query)
+				set.headers['x-total-count'] = String(total)
+				return tasks
+			},
+			{ query: ListQuery, response: { 200: t.Array(Task), ...errors }, detail: { summary: "List the caller's tasks" } }
+		)
+		.post(
+			'',
+			async ({ userId, body, set, status }) => {
+				const task = await createTask(db, userId, body)
+				set.headers.location = `/api/tasks/${task.id}`
+				return status(201, task)
+			},
+			{ body: TaskInput, response: { 201: Task, ...errors }, detail: { summary: 'Create a task' } }
+		)
+		.get('/:id', async ({ userId, params }) => found(await getTask(db, userId, params.id)), {
+			params: TaskId,
+			response: { 200: Task, ...errors },
+			detail: { summary: 'Get a task' }
+		})
+		.put('/:id', async ({ userId, params, body }) => found(await updateTask(db, userId, params.id, body)), {
+			params: TaskId,
+			body: TaskInput,
+			response: { 200: Task, ...errors },
+			detail: { summary: 'Replace a task; fields left out keep their value' }
+		})
+		.delete(
+			'/:id',
+			async ({ userId, params, status }) => {
+				if (!(await deleteTask(db, userId, params.id))) throw new ResourceNotFound()
+				return status(204, undefined)
+			},
+			{ params: TaskId, response: { 204: t.Void(), ...errors }, detail: { summary: 'Delete a task' } }
+		)
+		.patch(
+			'/:id/complete',
+			async ({ userId, params, body }) => found(await setCompleted(db, userId, params.id, body.completed)),
+			{
+				params: TaskId,
+				body: Completion,
+				response: { 200: Task, ...errors },
+				detail: { summary: 'Mark a task complete or not' }
+			}
+		)
