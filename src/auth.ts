@@ -23,7 +23,7 @@ function userIdOf(payload: JWTPayload): string | undefined {
 	return nonEmpty(fromSession) ? fromSession : nonEmpty(fromUser) ? fromUser : undefined
 }
 
-export function createVerifier(config: Pick<Config, 'secret' | 'authUrl' | 'issuer' | 'audience'>): Verifier {
+export function createVerifier(config: Partial<Pick<Config, 'secret' | 'authUrl' | 'issuer' | 'audience'>>): Verifier {
 	const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined
 	const jwks: JWTVerifyGetKey | undefined = config.authUrl
 		? createRemoteJWKSet(new URL(`${config.authUrl}/api/auth/jwks`), { cooldownDuration: 30_000 })

@@ -1,0 +1,85 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SignJWT, type JWTPayload } from 'jose'
+import { createApp } from '../../src/app'
+import { createVerifier } from '../../src/auth'
+import { type Database, migrate, openDatabase } from '../../src/database'
+import { silentLog } from '../../src/log'
+
+export const SECRET = 'a-test-secret-that-is-longer-than-32-bytes'
+export const ORIGIN = 'http://localhost:3000'
+
+/** Postgres when the run was started with TEST_DATABASE_URL, else an embedded PGlite. */
+export const databaseUrl = process.env.TEST_DATABASE_URL || undefined
+export const databaseKind = databaseUrl ? 'postgres' : 'pglite'
+
+let shared: Promise<Database> | undefined
+
+// One migrated database per test process; tests stay apart by using users of their own.
+export function testDatabase(): Promise<Database> {
+	shared ??= (async () => {
+		const database = await openDatabase({ databaseUrl, dataDir: mkdtempSync(join(tmpdir(), 'todo-test-')) })
+		await migrate(database.db)
+		return database
+	})()
+	return shared
+}
+
+/** The app built the way main builds it, on the test database. */
+export async function testApp() {
+	const { db } = await testDatabase()
+	return createApp({ db, verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [ORIGIN] }, log: silentLog })
+}
+
+export const newUser = () => `user-${crypto.randomUUID()}`
+
+export async function sign(claims: JWTPayload, { secret = SECRET, ttl = '1h' }: { secret?: string; ttl?: string | number } = {}) {
+	return new SignJWT(claims)
+		.setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+		.setIssuedAt()
+		.setExpirationTime(ttl)
+		.sign(new TextEncoder().encode(secret))
+}
+
+export interface Reply {
+	status: number
+	headers: Headers
+	body: any
+	text: string
+}
+
+type Handler = { handle(request: Request): Promise<Response> }
+
+/** Sends one request to the app in process and reads the reply. */
+export async function call(
+	app: Handler,
+	method: string,
+	path: string,
+	{ token, body, headers = {} }: { token?: string; body?: unknown; headers?: Record<string, string> } = {}
+): Promise<Reply> {
+	const init: RequestInit = { method, headers: { ...headers } }
+	const sent = init.headers as Record<string, string>
+	if (token) sent.authorization = `Bearer ${token}`
+	if (body !== undefined) {
+		init.body = typeof body === 'string' ? body : JSON.stringify(body)
+		sent['content-type'] ??= 'application/json'
+	}
+	const response = await app.handle(new Request(`http://localhost${path}`, init))
+	const text = await response.text()
+	let parsed: unknown
+	try {
+		parsed = text ? JSON.parse(text) : undefined
+	} catch {
+		parsed = undefined
+	}
+	return { status: response.status, headers: response.headers, body: parsed, text }
+}
+
+/** A user with a token and the calls a frontend makes. */
+export async function asUser(app: Handler, sub = newUser()) {
+	const token = await sign({ sub })
+	const as = (method: string) => (path: string, body?: unknown, headers?: Record<string, string>) =>
+		call(app, method, path, { token, body, headers })
+	return { sub, token, get: as('GET'), post: as('POST'), put: as('PUT'), patch: as('PATCH'), delete: as('DELETE') }
+}
