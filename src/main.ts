@@ -1,4 +1,3 @@
-import { SignJWT } from 'jose'
 import pkg from '../package.json'
 import { createApp } from './app'
 import { createVerifier } from './auth'
@@ -6,6 +5,7 @@ import { ConfigError, loadConfig } from './config'
 import { migrate, openDatabase } from './database'
 import { DataDirLocked } from './embedded'
 import { jsonLog } from './log'
+import { tokenCommand, UsageError } from './token'
 
 const HELP = `todo-api ${pkg.version}: the Todo REST API.
 
@@ -19,8 +19,6 @@ Settings: BETTER_AUTH_SECRET, BETTER_AUTH_URL, JWT_ISSUER, JWT_AUDIENCE, DATABAS
 DATA_DIR (./data), PORT (8000), HOST (0.0.0.0), CORS_ORIGINS (http://localhost:3000).`
 
 const SHUTDOWN_GRACE_MS = 9_000
-
-class UsageError extends Error {}
 
 async function serve(): Promise<void> {
 	const config = loadConfig()
@@ -44,30 +42,11 @@ async function serve(): Promise<void> {
 	process.on('SIGINT', () => stop('SIGINT'))
 }
 
-async function token(args: string[]): Promise<void> {
-	const option = (name: string) => {
-		const at = args.indexOf(name)
-		return at === -1 ? undefined : args[at + 1]
-	}
-	const sub = option('--sub')
-	const ttl = option('--ttl') ?? '1h'
-	if (!sub) throw new UsageError('token needs --sub USER_ID.')
-	if (!/^\d+[smhd]$/.test(ttl)) throw new UsageError(`--ttl must look like 90s, 15m, 1h or 7d, not "${ttl}".`)
-	const { secret } = loadConfig()
-	if (!secret) throw new ConfigError('token needs BETTER_AUTH_SECRET.')
-	const jwt = await new SignJWT({ sub })
-		.setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-		.setIssuedAt()
-		.setExpirationTime(ttl)
-		.sign(new TextEncoder().encode(secret))
-	console.log(jwt)
-}
-
 async function main(args: string[]): Promise<void> {
 	const [command] = args
 	if (command === '--help' || command === '-h' || command === 'help') return console.log(HELP)
 	if (command === '--version' || command === '-v') return console.log(pkg.version)
-	if (command === 'token') return token(args.slice(1))
+	if (command === 'token') return tokenCommand(args.slice(1))
 	if (command !== undefined) throw new UsageError(`Unknown command "${command}"; see todo-api --help.`)
 	return serve()
 }
