@@ -10,7 +10,7 @@ else console.warn('\n!! TEST_DATABASE_URL is not set: the Postgres half of the s
 let failed = false
 for (const [name, env] of runs) {
 	console.log(`\n=== bun test on ${name} ===`)
-	const run = spawnSync(['bun', 'test', ...args], { env: { ...process.env, ...env }, stdio: ['inherit', 'inherit', 'inherit'] })
+	const run = spawnSync([process.execPath, 'test', ...args], { env: { ...process.env, ...env }, stdio: ['inherit', 'inherit', 'inherit'] })
 	if (run.exitCode !== 0) failed = true
 }
 process.exit(failed ? 1 : 0)
