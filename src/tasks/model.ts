@@ -27,7 +27,7 @@ const description = t.Nullable(
 const completed = t.Boolean({ error: '"completed" must be true or false.' })
 
 export const Task = t.Object({
-	id: t.Integer({ minimum: 1 }),
+	id: t.Number({ minimum: 1, multipleOf: 1 }),
 	user_id: t.String(),
 	title: t.String(),
 	description: t.Nullable(t.String()),
