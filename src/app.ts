@@ -91,7 +91,11 @@ export function createApp({ db, verify, config, log }: AppDependencies) {
 			const allow = allowedMethods(new URL(request.url).pathname)
 			return allow.length ? new MethodNotAllowed(allow) : new RouteNotFound()
 		}
-		if (code === 'PARSE') return new ValidationFailed('The request body is not valid JSON.')
+		// Elysia wraps what the body reader throws (PayloadTooLarge) in a ParseError.
+		if (code === 'PARSE')
+			return error instanceof Error && error.cause instanceof ApiError
+				? error.cause
+				: new ValidationFailed('The request body is not valid JSON.')
 		if (isUnavailable(error)) return new ServiceUnavailable()
 		log({ level: 'error', request_id: started.get(request)?.id, error: String(error), stack: (error as Error)?.stack })
 		return new InternalError()

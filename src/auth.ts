@@ -1,18 +1,25 @@
 import { Elysia } from 'elysia'
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { Config } from './config'
 import { AuthenticationRequired } from './errors'
+import { type KeySetOptions, KeySetUnavailable, remoteKeySet } from './jwks'
+import { jsonLog, type Log } from './log'
 
 /** Resolves to the user id a bearer token names, or throws AuthenticationRequired. */
 export type Verifier = (token: string) => Promise<string>
 
+export interface VerifierOptions {
+	log?: Log
+	jwks?: KeySetOptions
+}
+
 const CLOCK_SKEW_SECONDS = 30
-const ASYMMETRIC = ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+const ASYMMETRIC = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
 
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0
 
-// The JWT plugin's tokens name the user in `sub`; the session cookie cache's tokens
-// (strategy "jwt") carry `{session: {userId}, user: {id}}` instead.
+// The JWT plugin's tokens name the user in `sub`. The session cookie cache's tokens (strategy
+// "jwt", Better Auth 1.7) carry no `sub` but `{session: {userId, expiresAt, …}, user: {id, …}}`.
 function userIdOf(payload: JWTPayload): string | undefined {
 	if (nonEmpty(payload.sub)) return payload.sub
 	const session = payload.session as { userId?: unknown } | undefined
@@ -23,10 +30,22 @@ function userIdOf(payload: JWTPayload): string | undefined {
 	return nonEmpty(fromSession) ? fromSession : nonEmpty(fromUser) ? fromUser : undefined
 }
 
-export function createVerifier(config: Partial<Pick<Config, 'secret' | 'authUrl' | 'issuer' | 'audience'>>): Verifier {
+// A cookie cache token outlives a session signed out or expired on the server for up to its
+// maxAge; the session's own expiry, when the token carries it, is still honoured.
+function sessionExpired(payload: JWTPayload): boolean {
+	const expiresAt = (payload.session as { expiresAt?: unknown } | undefined)?.expiresAt
+	if (expiresAt === undefined) return false
+	const at = typeof expiresAt === 'string' || typeof expiresAt === 'number' ? new Date(expiresAt).getTime() : Number.NaN
+	return !(at + CLOCK_SKEW_SECONDS * 1000 > Date.now())
+}
+
+export function createVerifier(
+	config: Partial<Pick<Config, 'secret' | 'authUrl' | 'issuer' | 'audience'>>,
+	{ log = jsonLog, jwks: keySetOptions }: VerifierOptions = {}
+): Verifier {
 	const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined
 	const jwks: JWTVerifyGetKey | undefined = config.authUrl
-		? createRemoteJWKSet(new URL(`${config.authUrl}/api/auth/jwks`), { cooldownDuration: 30_000 })
+		? remoteKeySet(new URL(`${config.authUrl}/api/auth/jwks`), log, keySetOptions)
 		: undefined
 	const expected = config.authUrl
 		? { issuer: config.issuer ?? config.authUrl, audience: config.audience ?? config.authUrl }
@@ -39,7 +58,7 @@ export function createVerifier(config: Partial<Pick<Config, 'secret' | 'authUrl'
 		const { alg } = decodeProtectedHeader(token)
 		if (alg === 'HS256' && secret) return (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload
 		if (alg && ASYMMETRIC.includes(alg) && jwks)
-			return (await jwtVerify(token, jwks, { ...common, ...expected, algorithms: ASYMMETRIC })).payload
+			return (await jwtVerify(token, jwks, { ...common, ...expected, algorithms: [alg] })).payload
 		throw new AuthenticationRequired('The token is signed with an algorithm this server does not accept.')
 	}
 
@@ -49,10 +68,13 @@ export function createVerifier(config: Partial<Pick<Config, 'secret' | 'authUrl'
 			payload = await verifyPayload(token)
 		} catch (error) {
 			if (error instanceof AuthenticationRequired) throw error
+			if (error instanceof KeySetUnavailable) log({ level: 'warn', msg: 'token refused', reason: error.message })
+			if (error instanceof errors.JWTExpired) throw new AuthenticationRequired('The bearer token has expired.')
 			throw new AuthenticationRequired('The bearer token is invalid or expired.')
 		}
 		const userId = userIdOf(payload)
 		if (!userId) throw new AuthenticationRequired('The token names no user.')
+		if (sessionExpired(payload)) throw new AuthenticationRequired('The session in the token has expired.')
 		return userId
 	}
 }

@@ -57,15 +57,21 @@ export const TaskId = t.Object({
 		.Encode(String)
 })
 
+// t.UnionEnum defaults to its first value unless told otherwise; the defaults here live in queries.ts.
 export const ListQuery = t.Object({
 	completed: t.Optional(t.Boolean({ error: '"completed" must be true or false.' })),
 	q: t.Optional(t.String({ format: 'search-text', error: '"q" must be at most 10,000 characters.' })),
 	sort: t.Optional(
-		t.UnionEnum(['created_at', 'updated_at', 'title'], { error: '"sort" must be created_at, updated_at or title.' })
+		t.UnionEnum(['created_at', 'updated_at', 'title'], {
+			default: undefined,
+			error: '"sort" must be created_at, updated_at or title.'
+		})
 	),
-	order: t.Optional(t.UnionEnum(['asc', 'desc'], { error: '"order" must be asc or desc.' })),
+	order: t.Optional(t.UnionEnum(['asc', 'desc'], { default: undefined, error: '"order" must be asc or desc.' })),
 	limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, error: '"limit" must be a whole number from 1 to 1000.' })),
-	offset: t.Optional(t.Integer({ minimum: 0, error: '"offset" must be a whole number of at least 0.' }))
+	offset: t.Optional(
+		t.Integer({ minimum: 0, maximum: MAX_ID, error: `"offset" must be a whole number from 0 to ${MAX_ID}.` })
+	)
 })
 
 export const ErrorBody = t.Object({ detail: t.String(), error_code: t.String() })

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { decodeJwt, decodeProtectedHeader } from 'jose'
+import { call, sign, testDatabase } from '../support/app'
+import { type AuthUser, jwksApp, startBetterAuth } from '../support/better-auth'
+
+// Set up before the first test, outside the per-test timeout.
+const [auth, other] = await Promise.all([startBetterAuth(), startBetterAuth(), testDatabase()])
+afterAll(() => Promise.all([auth.close(), other.close()]))
+
+type App = Awaited<ReturnType<typeof jwksApp>>
+
+async function expectRefused(app: App, token: string) {
+	const reply = await call(app, 'GET', '/api/tasks', { token })
+	expect(reply.status).toBe(401)
+	expect(reply.headers.get('www-authenticate')).toBe('Bearer')
+	expect(reply.body.error_code).toBe('AUTHENTICATION_REQUIRED')
+	return reply
+}
+
+// Every route with one token, and the tasks land under the Better Auth user's id.
+async function driveEveryRoute(app: App, token: string, userId: string) {
+	const created = await call(app, 'POST', '/api/tasks', { token, body: { title: 'Buy milk' } })
+	expect(created.status).toBe(201)
+	expect(created.body.user_id).toBe(userId)
+	const id = created.body.id
+	expect(created.headers.get('location')).toBe(`/api/tasks/${id}`)
+
+	const list = await call(app, 'GET', '/api/tasks', { token })
+	expect(list.status).toBe(200)
+	expect(list.body).toEqual([created.body])
+	expect(list.headers.get('x-total-count')).toBe('1')
+
+	expect((await call(app, 'GET', `/api/tasks/${id}`, { token })).body).toEqual(created.body)
+	const put = await call(app, 'PUT', `/api/tasks/${id}`, { token, body: { title: 'Buy oat milk', description: '2 l' } })
+	expect(put.status).toBe(200)
+	expect(put.body).toMatchObject({ title: 'Buy oat milk', description: '2 l', completed: false, user_id: userId })
+	const done = await call(app, 'PATCH', `/api/tasks/${id}/complete`, { token, body: { completed: true } })
+	expect(done.status).toBe(200)
+	expect(done.body.completed).toBe(true)
+	expect((await call(app, 'DELETE', `/api/tasks/${id}`, { token })).status).toBe(204)
+	expect((await call(app, 'GET', `/api/tasks/${id}`, { token })).status).toBe(404)
+}
+
+describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)', () => {
+	let user: AuthUser
+	beforeAll(async () => {
+		user = await auth.signUp()
+	})
+
+	test('the token from /api/auth/token drives every route as that user', async () => {
+		const token = await auth.token(user)
+		expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'EdDSA', kid: expect.any(String) })
+		expect(decodeJwt(token)).toMatchObject({ sub: user.id, iss: auth.url, aud: auth.url })
+		await driveEveryRoute(await jwksApp(auth.url), token, user.id)
+	})
+
+	test('the set-auth-jwt header of get-session is accepted too', async () => {
+		const app = await jwksApp(auth.url)
+		const created = await call(app, 'POST', '/api/tasks', { token: await auth.sessionJwt(user), body: { title: 'x' } })
+		expect(created.status).toBe(201)
+		expect(created.body.user_id).toBe(user.id)
+	})
+
+	test("a user sees only their own tasks, whoever's token they started from", async () => {
+		const app = await jwksApp(auth.url)
+		const [alice, bob] = [await auth.signUp(), await auth.signUp()]
+		const aliceToken = await auth.token(alice)
+		const task = (await call(app, 'POST', '/api/tasks', { token: aliceToken, body: { title: 'mine' } })).body
+		const bobToken = await auth.token(bob)
+		expect((await call(app, 'GET', `/api/tasks/${task.id}`, { token: bobToken })).status).toBe(404)
+		expect((await call(app, 'GET', '/api/tasks', { token: bobToken })).body).toEqual([])
+	})
+
+	test('HS256 tokens signed with BETTER_AUTH_SECRET stay accepted next to the JWKS', async () => {
+		const app = await jwksApp(auth.url)
+		const reply = await call(app, 'POST', '/api/tasks', { token: await sign({ sub: 'hs-user' }), body: { title: 'x' } })
+		expect(reply.status).toBe(201)
+		expect(reply.body.user_id).toBe('hs-user')
+	})
+
+	test('without BETTER_AUTH_SECRET an HS256 token is refused, however it is signed', async () => {
+		const app = await jwksApp(auth.url, { secret: null })
+		await expectRefused(app, await sign({ sub: 'hs-user' }))
+		expect((await call(app, 'GET', '/api/tasks', { token: await auth.token(user) })).status).toBe(200)
+	})
+
+	test('an expired token is refused; one within the 30 s clock skew is not', async () => {
+		const app = await jwksApp(auth.url)
+		const now = Math.floor(Date.now() / 1000)
+		const expired = await auth.sign({ sub: user.id, iat: now - 3600, exp: now - 60 })
+		const reply = await expectRefused(app, expired)
+		expect(reply.body.detail).toContain('expired')
+		const skewed = await auth.sign({ sub: user.id, iat: now - 3600, exp: now - 5 })
+		expect((await call(app, 'GET', '/api/tasks', { token: skewed })).status).toBe(200)
+	})
+
+	test('a token not yet valid (nbf in the future) is refused', async () => {
+		const now = Math.floor(Date.now() / 1000)
+		await expectRefused(await jwksApp(auth.url), await auth.sign({ sub: user.id, nbf: now + 600 }))
+	})
+
+	test('a token of the right key that names no user is refused', async () => {
+		const reply = await expectRefused(await jwksApp(auth.url), await auth.sign({ email: user.email }))
+		expect(reply.body.detail).toBe('The token names no user.')
+	})
+
+	test('iss and aud must be the Better Auth URL', async () => {
+		const app = await jwksApp(auth.url)
+		await expectRefused(app, await auth.sign({ sub: user.id, aud: 'https://elsewhere.example' }))
+		await expectRefused(app, await auth.sign({ sub: user.id, iss: 'https://elsewhere.example' }))
+	})
+
+	test('JWT_ISSUER and JWT_AUDIENCE replace the URL as the expected iss and aud', async () => {
+		const app = await jwksApp(auth.url, { issuer: 'https://issuer.example', audience: 'todo-api' })
+		const custom = await auth.sign({ sub: user.id, iss: 'https://issuer.example', aud: 'todo-api' })
+		expect((await call(app, 'GET', '/api/tasks', { token: custom })).status).toBe(200)
+		await expectRefused(app, await auth.token(user))
+	})
+
+	test('a token from another Better Auth instance, with other keys, is refused', async () => {
+		const app = await jwksApp(auth.url)
+		const stranger = await other.signUp()
+		await expectRefused(app, await other.token(stranger))
+		// Even when it claims to come from ours: its kid is not in our JWKS.
+		await expectRefused(app, await other.sign({ sub: stranger.id, iss: auth.url, aud: auth.url }))
+	})
+})

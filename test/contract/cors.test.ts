@@ -1,0 +1,108 @@
+import { describe, expect, test } from 'bun:test'
+import { asUser, call, ORIGIN, type Reply, testApp } from '../support/app'
+
+// testApp() allows exactly ORIGIN, as CORS_ORIGINS would.
+const app = await testApp()
+
+const list = (value: string | null) =>
+	(value ?? '')
+		.split(',')
+		.map((item) => item.trim().toLowerCase())
+		.filter(Boolean)
+
+const preflight = (path: string, origin: string, method: string, headers = 'authorization,content-type') =>
+	call(app, 'OPTIONS', path, {
+		headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': headers }
+	})
+
+function expectAllowed(reply: Reply) {
+	expect(reply.headers.get('access-control-allow-origin')).toBe(ORIGIN)
+}
+
+function expectExposed(reply: Reply) {
+	const exposed = list(reply.headers.get('access-control-expose-headers'))
+	for (const header of ['x-total-count', 'x-request-id', 'location']) expect(exposed).toContain(header)
+}
+
+describe('CORS', () => {
+	describe('a preflight from an allowed origin', () => {
+		const routes: [string, string][] = [
+			['/api/tasks', 'GET'],
+			['/api/tasks', 'POST'],
+			['/api/tasks/1', 'GET'],
+			['/api/tasks/1', 'PUT'],
+			['/api/tasks/1', 'DELETE'],
+			['/api/tasks/1/complete', 'PATCH']
+		]
+		for (const [path, method] of routes)
+			test(`${method} ${path}: allowed, without a token`, async () => {
+				const reply = await preflight(path, ORIGIN, method)
+				expect(reply.status).toBeGreaterThanOrEqual(200)
+				expect(reply.status).toBeLessThan(300)
+				expectAllowed(reply)
+				expect(list(reply.headers.get('access-control-allow-methods'))).toContain(method.toLowerCase())
+				const headers = list(reply.headers.get('access-control-allow-headers'))
+				expect(headers).toContain('authorization')
+				expect(headers).toContain('content-type')
+			})
+
+		test('allows every method of the contract', async () => {
+			const methods = list((await preflight('/api/tasks', ORIGIN, 'POST')).headers.get('access-control-allow-methods'))
+			for (const method of ['get', 'post', 'put', 'patch', 'delete']) expect(methods).toContain(method)
+		})
+	})
+
+	describe('responses to an allowed origin', () => {
+		test('allow the origin and expose X-Total-Count, X-Request-Id and Location', async () => {
+			const alice = await asUser(app)
+			const headers = { origin: ORIGIN }
+			const created = await alice.post('/api/tasks', { title: 'Cross-origin' }, headers)
+			expect(created.status).toBe(201)
+			expectAllowed(created)
+			expectExposed(created)
+			const listed = await alice.get('/api/tasks', undefined, headers)
+			expectAllowed(listed)
+			expectExposed(listed)
+		})
+
+		test('errors carry CORS headers too, so the frontend can read them', async () => {
+			const alice = await asUser(app)
+			const headers = { origin: ORIGIN }
+			for (const reply of [
+				await call(app, 'GET', '/api/tasks', { headers }),
+				await alice.get('/api/tasks/2147483647', undefined, headers),
+				await alice.post('/api/tasks', { title: '' }, headers),
+				await alice.get('/nowhere', undefined, headers)
+			]) {
+				expect(reply.status).toBeGreaterThanOrEqual(400)
+				expectAllowed(reply)
+				expectExposed(reply)
+			}
+		})
+	})
+
+	describe('other origins get no Access-Control-Allow-Origin', () => {
+		const others = [
+			'http://evil.example',
+			'https://localhost:3000',
+			'http://localhost:3001',
+			'http://localhost:30000',
+			'http://localhost:3000.evil.example',
+			'http://evil.localhost:3000',
+			'null'
+		]
+		for (const origin of others)
+			test(origin, async () => {
+				const alice = await asUser(app)
+				const preflighted = await preflight('/api/tasks', origin, 'POST')
+				expect(preflighted.headers.get('access-control-allow-origin')).toBeNull()
+				const listed = await alice.get('/api/tasks', undefined, { origin })
+				expect(listed.headers.get('access-control-allow-origin')).toBeNull()
+			})
+	})
+
+	test('credentials are not needed (tokens travel in a header), so none are offered', async () => {
+		const reply = await preflight('/api/tasks', ORIGIN, 'POST')
+		expect(reply.headers.get('access-control-allow-credentials')).not.toBe('true')
+	})
+})

@@ -1,0 +1,185 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { tmpdir } from 'node:os'
+import { createApp } from '../../src/app'
+import { createVerifier } from '../../src/auth'
+import { openDatabase } from '../../src/database'
+import { silentLog } from '../../src/log'
+import { asUser, call, ORIGIN, SECRET, testApp } from '../support/app'
+
+const app = await testApp()
+
+// A real Postgres client pointed at a port nothing listens on: the database is unreachable.
+const down = await openDatabase({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', dataDir: tmpdir() })
+const verify = createVerifier({ secret: SECRET })
+const offline = createApp({ db: down.db, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
+afterAll(() => down.close())
+
+// No auth on these: neither a missing nor a bad Authorization header changes the answer.
+const unauthenticated: Record<string, string>[] = [
+	{},
+	{ authorization: 'Bearer garbage' },
+	{ authorization: 'Basic dXNlcjpwYXNz' }
+]
+
+type Schema = {
+	type?: string | string[]
+	properties?: Record<string, Schema>
+	required?: string[]
+	items?: Schema
+	$ref?: string
+}
+type Operation = {
+	parameters?: { name: string; in: string; schema?: Schema & { default?: unknown } }[]
+	requestBody?: { content?: Record<string, { schema?: Schema }> }
+	responses?: Record<string, { content?: Record<string, { schema?: Schema }> }>
+	security?: Record<string, string[]>[]
+}
+type OpenApi = {
+	openapi: string
+	paths: Record<string, Record<string, Operation>>
+	components?: { schemas?: Record<string, Schema> }
+}
+
+const TASK_FIELDS = ['id', 'user_id', 'title', 'description', 'completed', 'created_at', 'updated_at']
+
+// Fetched after the routes have served requests, as in production, where the document is
+// usually first asked for long after start.
+async function documentAfterUse(): Promise<OpenApi> {
+	const alice = await asUser(app)
+	const task = (await alice.post('/api/tasks', { title: 'Warm up' })).body
+	await alice.get('/api/tasks?limit=1')
+	await alice.get(`/api/tasks/${task.id}`)
+	await alice.put(`/api/tasks/${task.id}`, { title: 'Warm' })
+	await alice.patch(`/api/tasks/${task.id}/complete`, { completed: true })
+	await alice.delete(`/api/tasks/${task.id}`)
+	return (await call(app, 'GET', '/docs/json')).body
+}
+
+const doc = await documentAfterUse()
+
+const resolve = (schema: Schema | undefined): Schema | undefined => {
+	const name = schema?.$ref?.split('/').pop()
+	return name ? doc.components?.schemas?.[name] : schema
+}
+const jsonBody = (operation: Operation | undefined) => resolve(operation?.requestBody?.content?.['application/json']?.schema)
+const jsonResponse = (operation: Operation | undefined, status: string) =>
+	resolve(operation?.responses?.[status]?.content?.['application/json']?.schema)
+
+describe('GET /health', () => {
+	test('200 {"status":"ok"}, no auth', async () => {
+		for (const headers of unauthenticated) {
+			const reply = await call(app, 'GET', '/health', { headers })
+			expect(reply.status).toBe(200)
+			expect(reply.headers.get('content-type')).toStartWith('application/json')
+			expect(reply.body).toEqual({ status: 'ok' })
+		}
+	})
+
+	test('200 while the process runs, even with the database down', async () => {
+		const reply = await call(offline, 'GET', '/health')
+		expect(reply.status).toBe(200)
+		expect(reply.body).toEqual({ status: 'ok' })
+	})
+})
+
+describe('GET /ready', () => {
+	test('200 when the database answers, no auth', async () => {
+		for (const headers of unauthenticated) expect((await call(app, 'GET', '/ready', { headers })).status).toBe(200)
+	})
+
+	test('503 SERVICE_UNAVAILABLE when it does not', async () => {
+		const reply = await call(offline, 'GET', '/ready')
+		expect(reply.status).toBe(503)
+		expect(reply.headers.get('content-type')).toStartWith('application/json')
+		expect(reply.body).toMatchObject({ error_code: 'SERVICE_UNAVAILABLE' })
+		expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
+	})
+})
+
+describe('GET /docs', () => {
+	test('the OpenAPI UI, no auth', async () => {
+		for (const headers of unauthenticated) {
+			const reply = await call(app, 'GET', '/docs', { headers })
+			expect(reply.status).toBe(200)
+			expect(reply.headers.get('content-type')).toStartWith('text/html')
+			expect(reply.text).toContain('docs/json')
+		}
+	})
+})
+
+describe('GET /docs/json: the OpenAPI document', () => {
+	test('no auth, JSON, OpenAPI 3', async () => {
+		for (const headers of unauthenticated) {
+			const reply = await call(app, 'GET', '/docs/json', { headers })
+			expect(reply.status).toBe(200)
+			expect(reply.headers.get('content-type')).toStartWith('application/json')
+			expect(reply.body.openapi).toMatch(/^3\./)
+		}
+	})
+
+	test('lists the six task routes, /health and /ready', () => {
+		expect(Object.keys(doc.paths['/health'] ?? {})).toContain('get')
+		expect(Object.keys(doc.paths['/ready'] ?? {})).toContain('get')
+		expect(Object.keys(doc.paths['/api/tasks'] ?? {}).sort()).toEqual(['get', 'post'])
+		expect(Object.keys(doc.paths['/api/tasks/{id}'] ?? {}).sort()).toEqual(['delete', 'get', 'put'])
+		expect(Object.keys(doc.paths['/api/tasks/{id}/complete'] ?? {})).toEqual(['patch'])
+	})
+
+	test('the task routes declare bearer security', () => {
+		for (const path of ['/api/tasks', '/api/tasks/{id}', '/api/tasks/{id}/complete'])
+			for (const operation of Object.values(doc.paths[path] ?? {})) expect(operation.security?.length).toBeGreaterThan(0)
+	})
+
+	test('POST and PUT document the JSON body {title, description?, completed?}', () => {
+		for (const operation of [doc.paths['/api/tasks']?.post, doc.paths['/api/tasks/{id}']?.put]) {
+			const schema = jsonBody(operation)
+			expect(Object.keys(schema?.properties ?? {}).sort()).toEqual(['completed', 'description', 'title'])
+			expect(schema?.required).toEqual(['title'])
+		}
+	})
+
+	test('PATCH .../complete documents the JSON body {completed}', () => {
+		const schema = jsonBody(doc.paths['/api/tasks/{id}/complete']?.patch)
+		expect(Object.keys(schema?.properties ?? {})).toEqual(['completed'])
+		expect(schema?.required).toEqual(['completed'])
+	})
+
+	test('the task responses document the task', () => {
+		const cases: [Operation | undefined, string][] = [
+			[doc.paths['/api/tasks']?.post, '201'],
+			[doc.paths['/api/tasks/{id}']?.get, '200'],
+			[doc.paths['/api/tasks/{id}']?.put, '200'],
+			[doc.paths['/api/tasks/{id}/complete']?.patch, '200']
+		]
+		for (const [operation, status] of cases)
+			expect(Object.keys(jsonResponse(operation, status)?.properties ?? {}).sort()).toEqual([...TASK_FIELDS].sort())
+		const list = jsonResponse(doc.paths['/api/tasks']?.get, '200')
+		expect(list?.type).toBe('array')
+		expect(Object.keys(resolve(list?.items)?.properties ?? {}).sort()).toEqual([...TASK_FIELDS].sort())
+		expect(Object.keys(doc.paths['/api/tasks/{id}']?.delete?.responses ?? {})).toContain('204')
+	})
+
+	test('the error responses document {detail, error_code}', () => {
+		for (const [path, method, status] of [
+			['/api/tasks', 'get', '401'],
+			['/api/tasks', 'post', '422'],
+			['/api/tasks/{id}', 'get', '404']
+		] as const)
+			expect(Object.keys(jsonResponse(doc.paths[path]?.[method], status)?.properties ?? {}).sort()).toEqual(['detail', 'error_code'])
+	})
+
+	test('the list documents its query and its defaults are the real ones (newest first)', () => {
+		const parameters = doc.paths['/api/tasks']?.get?.parameters ?? []
+		const query = parameters.filter((p) => p.in === 'query')
+		expect(query.map((p) => p.name).sort()).toEqual(['completed', 'limit', 'offset', 'order', 'q', 'sort'])
+		const defaults = Object.fromEntries(query.map((p) => [p.name, p.schema?.default]))
+		if (defaults.sort !== undefined) expect(defaults.sort).toBe('created_at')
+		if (defaults.order !== undefined) expect(defaults.order).toBe('desc')
+	})
+
+	test('the id routes document the id path parameter', () => {
+		for (const path of ['/api/tasks/{id}', '/api/tasks/{id}/complete'])
+			for (const operation of Object.values(doc.paths[path] ?? {}))
+				expect(operation.parameters?.some((p) => p.name === 'id' && p.in === 'path')).toBe(true)
+	})
+})

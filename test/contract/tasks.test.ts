@@ -1,0 +1,320 @@
+import { describe, expect, test } from 'bun:test'
+import { asUser, type Reply, testApp } from '../support/app'
+
+const app = await testApp()
+
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/
+const TEN_MINUTES = 10 * 60 * 1000
+
+function expectTask(task: Record<string, unknown>, sub: string) {
+	expect(Object.keys(task).sort()).toEqual(
+		['completed', 'created_at', 'description', 'id', 'title', 'updated_at', 'user_id'].sort()
+	)
+	expect(Number.isInteger(task.id)).toBe(true)
+	expect(task.id as number).toBeGreaterThan(0)
+	expect(task.user_id).toBe(sub)
+	expect(task.title).toBeString()
+	expect(task.description === null || typeof task.description === 'string').toBe(true)
+	expect(task.completed).toBeBoolean()
+	for (const stamp of [task.created_at, task.updated_at]) {
+		expect(stamp).toMatch(ISO_UTC)
+		expect(Math.abs(Date.parse(stamp as string) - Date.now())).toBeLessThan(TEN_MINUTES)
+	}
+}
+
+function expectValidationError(reply: Reply, field: string) {
+	expect(reply.status).toBe(422)
+	expect(reply.headers.get('content-type')).toStartWith('application/json')
+	expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
+	expect(reply.body.error_code).toBe('VALIDATION_ERROR')
+	expect(reply.body.detail).toContain(field)
+}
+
+const later = (after: string, before: string) => expect(Date.parse(after)).toBeGreaterThan(Date.parse(before))
+
+describe('Task', () => {
+	test('a created task has exactly the contract`s fields and types', async () => {
+		const alice = await asUser(app)
+		const created = await alice.post('/api/tasks', { title: 'Buy milk' })
+		expect(created.status).toBe(201)
+		expect(created.headers.get('content-type')).toStartWith('application/json')
+		expectTask(created.body, alice.sub)
+		expect(created.body).toMatchObject({ title: 'Buy milk', description: null, completed: false })
+		expect(created.body.updated_at).toBe(created.body.created_at)
+	})
+
+	test('ids are positive integers assigned by the database, one per task', async () => {
+		const alice = await asUser(app)
+		const first = (await alice.post('/api/tasks', { title: 'One', id: 1 })).body
+		const second = (await alice.post('/api/tasks', { title: 'Two', id: 1 })).body
+		expect(second.id).not.toBe(first.id)
+		expect(second.id).toBeGreaterThan(first.id)
+	})
+
+	describe('title: string, 1 to 255 characters, not only whitespace, stored as sent', () => {
+		test('stored as sent, surrounding whitespace and all', async () => {
+			const alice = await asUser(app)
+			for (const title of ['  Buy milk  ', 'x', '<b>bold</b> & "quoted" \\ \'single\'', 'Ünïcödé 😀 中文', 'tab\there\nnewline'])
+				expect((await alice.post('/api/tasks', { title })).body.title).toBe(title)
+		})
+
+		test('255 characters are accepted, counted as characters rather than bytes', async () => {
+			const alice = await asUser(app)
+			for (const title of ['a'.repeat(255), 'é'.repeat(255), '😀'.repeat(255)]) {
+				const created = await alice.post('/api/tasks', { title })
+				expect(created.status).toBe(201)
+				expect(created.body.title).toBe(title)
+			}
+		})
+
+		test('256 characters: 422 naming title', async () => {
+			const alice = await asUser(app)
+			expectValidationError(await alice.post('/api/tasks', { title: 'a'.repeat(256) }), 'title')
+			expectValidationError(await alice.post('/api/tasks', { title: 'é'.repeat(256) }), 'title')
+		})
+
+		test('empty, whitespace only, missing, null or not a string: 422 naming title', async () => {
+			const alice = await asUser(app)
+			for (const title of ['', ' ', '   ', '\t\n', '\u00a0\u2003', null, 123, true, ['a'], { text: 'a' }])
+				expectValidationError(await alice.post('/api/tasks', { title }), 'title')
+			expectValidationError(await alice.post('/api/tasks', {}), 'title')
+			expectValidationError(await alice.post('/api/tasks', { description: 'no title' }), 'title')
+			expect((await alice.get('/api/tasks')).body).toEqual([])
+		})
+	})
+
+	describe('description: string up to 10,000 characters, or null', () => {
+		test('10,000 characters and null are accepted', async () => {
+			const alice = await asUser(app)
+			const long = 'd'.repeat(10_000)
+			expect((await alice.post('/api/tasks', { title: 'Long', description: long })).body.description).toBe(long)
+			expect((await alice.post('/api/tasks', { title: 'Null', description: null })).body.description).toBeNull()
+			expect((await alice.post('/api/tasks', { title: 'Empty', description: '' })).body.description).toBe('')
+		})
+
+		test('10,001 characters or not a string: 422 naming description', async () => {
+			const alice = await asUser(app)
+			for (const description of ['d'.repeat(10_001), 5, true, ['a'], { text: 'a' }])
+				expectValidationError(await alice.post('/api/tasks', { title: 'Bad', description }), 'description')
+			expect((await alice.get('/api/tasks')).body).toEqual([])
+		})
+	})
+
+	describe('completed: boolean', () => {
+		test('true or false is stored; left out it is false', async () => {
+			const alice = await asUser(app)
+			expect((await alice.post('/api/tasks', { title: 'Done', completed: true })).body.completed).toBe(true)
+			expect((await alice.post('/api/tasks', { title: 'Open', completed: false })).body.completed).toBe(false)
+			expect((await alice.post('/api/tasks', { title: 'Default' })).body.completed).toBe(false)
+		})
+
+		test('"yes", 1, "true", null: 422 naming completed', async () => {
+			const alice = await asUser(app)
+			for (const completed of ['yes', 1, 0, 'true', 'false', null, [true]])
+				expectValidationError(await alice.post('/api/tasks', { title: 'Bad', completed }), 'completed')
+			expect((await alice.get('/api/tasks')).body).toEqual([])
+		})
+	})
+
+	test('unknown fields in a body are ignored', async () => {
+		const alice = await asUser(app)
+		const created = await alice.post('/api/tasks', {
+			title: 'Extra',
+			priority: 5,
+			tags: ['a'],
+			id: 999_999_999,
+			user_id: 'someone-else',
+			created_at: '2000-01-01T00:00:00.000Z',
+			updated_at: '2000-01-01T00:00:00.000Z'
+		})
+		expect(created.status).toBe(201)
+		expectTask(created.body, alice.sub)
+		expect(created.body).not.toHaveProperty('priority')
+		expect(created.body.id).not.toBe(999_999_999)
+		expect(created.body.created_at).not.toStartWith('2000')
+
+		const put = await alice.put(`/api/tasks/${created.body.id}`, {
+			title: 'Extra too',
+			priority: 1,
+			created_at: '2000-01-01T00:00:00.000Z'
+		})
+		expect(put.status).toBe(200)
+		expect(put.body).not.toHaveProperty('priority')
+		expect(put.body.created_at).toBe(created.body.created_at)
+
+		const patch = await alice.patch(`/api/tasks/${created.body.id}/complete`, { completed: true, title: 'Not this', id: 1 })
+		expect(patch.status).toBe(200)
+		expect(patch.body).toMatchObject({ id: created.body.id, title: 'Extra too', completed: true })
+	})
+})
+
+describe('Routes', () => {
+	describe('POST /api/tasks', () => {
+		test('201, the task, Location: /api/tasks/{id}', async () => {
+			const alice = await asUser(app)
+			const created = await alice.post('/api/tasks', { title: 'Buy milk', description: 'Two litres', completed: true })
+			expect(created.status).toBe(201)
+			expect(created.body).toMatchObject({ title: 'Buy milk', description: 'Two litres', completed: true })
+			expect(created.headers.get('location')).toBe(`/api/tasks/${created.body.id}`)
+			expect((await alice.get(created.headers.get('location') ?? '')).body).toEqual(created.body)
+		})
+	})
+
+	describe('GET /api/tasks', () => {
+		test('200, an array of the caller`s tasks, newest first', async () => {
+			const alice = await asUser(app)
+			const tasks = []
+			for (const title of ['First', 'Second', 'Third']) tasks.push((await alice.post('/api/tasks', { title })).body)
+			const list = await alice.get('/api/tasks')
+			expect(list.status).toBe(200)
+			expect(list.headers.get('content-type')).toStartWith('application/json')
+			expect(list.body).toEqual(tasks.reverse())
+		})
+
+		test('an empty array for a user with no tasks', async () => {
+			const nobody = await asUser(app)
+			const list = await nobody.get('/api/tasks')
+			expect(list.status).toBe(200)
+			expect(list.body).toEqual([])
+			expect(list.headers.get('x-total-count')).toBe('0')
+		})
+	})
+
+	describe('GET /api/tasks/{id}', () => {
+		test('200, the task', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Read me', description: 'Details' })).body
+			const got = await alice.get(`/api/tasks/${created.id}`)
+			expect(got.status).toBe(200)
+			expect(got.headers.get('content-type')).toStartWith('application/json')
+			expect(got.body).toEqual(created)
+		})
+
+		test('an id that never existed: 404 RESOURCE_NOT_FOUND', async () => {
+			const alice = await asUser(app)
+			const got = await alice.get('/api/tasks/2147483647')
+			expect(got.status).toBe(404)
+			expect(got.body.error_code).toBe('RESOURCE_NOT_FOUND')
+		})
+	})
+
+	describe('PUT /api/tasks/{id}', () => {
+		test('200, the task with the fields sent; updated_at moves, created_at stays', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Old', description: 'Old text' })).body
+			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'New', description: 'New text', completed: true })
+			expect(put.status).toBe(200)
+			expect(put.body).toMatchObject({ id: created.id, title: 'New', description: 'New text', completed: true })
+			expect(put.body.created_at).toBe(created.created_at)
+			later(put.body.updated_at, created.updated_at)
+			expect((await alice.get(`/api/tasks/${created.id}`)).body).toEqual(put.body)
+		})
+
+		test('fields left out keep their value', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Keep', description: 'Kept', completed: true })).body
+			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'Renamed' })
+			expect(put.status).toBe(200)
+			expect(put.body).toMatchObject({ title: 'Renamed', description: 'Kept', completed: true })
+			expect((await alice.get(`/api/tasks/${created.id}`)).body).toEqual(put.body)
+		})
+
+		test('description: null clears it', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Clear', description: 'Soon gone' })).body
+			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'Clear', description: null })
+			expect(put.status).toBe(200)
+			expect(put.body.description).toBeNull()
+			expect((await alice.get(`/api/tasks/${created.id}`)).body.description).toBeNull()
+		})
+
+		test('completed: false is applied, not taken as left out', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Undo', completed: true })).body
+			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'Undo', completed: false })
+			expect(put.body.completed).toBe(false)
+		})
+
+		test('title is required; a bad field is 422 naming it and nothing changes', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Intact', description: 'Same' })).body
+			const path = `/api/tasks/${created.id}`
+			expectValidationError(await alice.put(path, { description: 'No title' }), 'title')
+			expectValidationError(await alice.put(path, { title: '   ' }), 'title')
+			expectValidationError(await alice.put(path, { title: 'x'.repeat(256) }), 'title')
+			expectValidationError(await alice.put(path, { title: 'Ok', description: 7 }), 'description')
+			expectValidationError(await alice.put(path, { title: 'Ok', completed: 'yes' }), 'completed')
+			expectValidationError(await alice.put(path, { title: 'Ok', completed: null }), 'completed')
+			expect((await alice.get(path)).body).toEqual(created)
+		})
+
+		test('an id that never existed: 404 RESOURCE_NOT_FOUND', async () => {
+			const alice = await asUser(app)
+			const put = await alice.put('/api/tasks/2147483647', { title: 'Ghost' })
+			expect(put.status).toBe(404)
+			expect(put.body.error_code).toBe('RESOURCE_NOT_FOUND')
+		})
+	})
+
+	describe('PATCH /api/tasks/{id}/complete', () => {
+		test('200, the task with completed set; updated_at moves on every change', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Toggle', description: 'Kept' })).body
+			const done = await alice.patch(`/api/tasks/${created.id}/complete`, { completed: true })
+			expect(done.status).toBe(200)
+			expect(done.body).toMatchObject({ id: created.id, title: 'Toggle', description: 'Kept', completed: true })
+			expect(done.body.created_at).toBe(created.created_at)
+			later(done.body.updated_at, created.updated_at)
+			const undone = await alice.patch(`/api/tasks/${created.id}/complete`, { completed: false })
+			expect(undone.body.completed).toBe(false)
+			later(undone.body.updated_at, done.body.updated_at)
+			expect((await alice.get(`/api/tasks/${created.id}`)).body).toEqual(undone.body)
+		})
+
+		test('completed missing or not a boolean: 422 naming completed, nothing changes', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Stay open' })).body
+			const path = `/api/tasks/${created.id}/complete`
+			for (const body of [{}, { completed: 'yes' }, { completed: 1 }, { completed: null }, { done: true }])
+				expectValidationError(await alice.patch(path, body), 'completed')
+			expect((await alice.get(`/api/tasks/${created.id}`)).body).toEqual(created)
+		})
+
+		test('an id that never existed: 404 RESOURCE_NOT_FOUND', async () => {
+			const alice = await asUser(app)
+			const patch = await alice.patch('/api/tasks/2147483647/complete', { completed: true })
+			expect(patch.status).toBe(404)
+			expect(patch.body.error_code).toBe('RESOURCE_NOT_FOUND')
+		})
+	})
+
+	describe('DELETE /api/tasks/{id}', () => {
+		test('204 with an empty body; the task is gone for every route', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Delete me' })).body
+			const path = `/api/tasks/${created.id}`
+			const deleted = await alice.delete(path)
+			expect(deleted.status).toBe(204)
+			expect(deleted.text).toBe('')
+			for (const reply of [
+				await alice.get(path),
+				await alice.put(path, { title: 'Back' }),
+				await alice.patch(`${path}/complete`, { completed: true }),
+				await alice.delete(path)
+			]) {
+				expect(reply.status).toBe(404)
+				expect(reply.body.error_code).toBe('RESOURCE_NOT_FOUND')
+			}
+			expect((await alice.get('/api/tasks')).body).toEqual([])
+		})
+
+		test('a deleted task answers exactly as an id that never existed', async () => {
+			const alice = await asUser(app)
+			const created = (await alice.post('/api/tasks', { title: 'Gone' })).body
+			await alice.delete(`/api/tasks/${created.id}`)
+			const deleted = await alice.get(`/api/tasks/${created.id}`)
+			const never = await alice.get('/api/tasks/2147483647')
+			expect(deleted.body).toEqual(never.body)
+		})
+	})
+})
