@@ -1,0 +1,105 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { basename, dirname } from 'node:path'
+import { asUser, newUser, SECRET, sign } from '../support/app'
+import {
+	binaryDatabases,
+	buildBinary,
+	heldRequest,
+	initialisedDataDir,
+	killLeftovers,
+	over,
+	printed,
+	runBinary,
+	signalOnListening,
+	SLOW,
+	startBinary,
+	temporaryFolder
+} from '../support/binary'
+
+await buildBinary()
+afterEach(killLeftovers)
+
+// PGlite does not lock its folder and two processes on one folder corrupt it.
+describe('Running it: one todo-api per DATA_DIR (PGlite)', () => {
+	test('a second one refuses at once naming the folder, the first serves on; once the first is killed, a new one takes over', async () => {
+		const dataDir = await initialisedDataDir()
+		const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: dataDir }
+		const first = await startBinary({ cwd: temporaryFolder(), env })
+		const alice = await asUser(over(first.url))
+		const before = await alice.post('/api/tasks', { title: 'Written before the intruder' })
+		expect(before.status).toBe(201)
+
+		// The same folder by another spelling: relative to the second one's working folder.
+		const second = await runBinary([], { cwd: dirname(dataDir), env: { ...env, DATA_DIR: basename(dataDir) } })
+		expect(second.listened).toBe(false)
+		expect(second.code).not.toBe(0)
+		const lines = second.stderr.trimEnd().split('\n')
+		expect(lines).toHaveLength(1)
+		expect(lines[0]).toContain(dataDir)
+		// Its failed attempt left the first one's lock in place.
+		const third = await runBinary([], { cwd: temporaryFolder(), env })
+		expect({ listened: third.listened, refused: third.code !== 0 }).toEqual({ listened: false, refused: true })
+
+		expect((await alice.get(`/api/tasks/${before.body.id}`)).body).toEqual(before.body)
+		const after = await alice.post('/api/tasks', { title: 'Written after the intruder left' })
+		expect(after.status).toBe(201)
+
+		// A crash gives it no chance to release the folder; the next one must get it all the same.
+		expect(await first.stop('SIGKILL')).toBe(137)
+		const successor = await startBinary({ cwd: temporaryFolder(), env })
+		const listed = await (await asUser(over(successor.url), alice.sub)).get('/api/tasks')
+		expect(listed.body.toSorted((a: { id: number }, b: { id: number }) => a.id - b.id)).toEqual([before.body, after.body])
+		expect(await successor.stop('SIGTERM')).toBe(0)
+	}, SLOW)
+
+	// Replicas pointed at one volume by mistake race for the lock file.
+	test('three started at the same instant on one DATA_DIR: one serves, the other two refuse naming the folder', async () => {
+		const dataDir = await initialisedDataDir()
+		const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: dataDir }
+		const runs = await Promise.all([1, 2, 3].map(() => runBinary([], { cwd: temporaryFolder(), env })))
+		expect(runs.filter((run) => run.listened)).toHaveLength(1)
+		for (const refused of runs.filter((run) => !run.listened)) {
+			expect(refused.code).not.toBe(0)
+			expect(refused.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining(dataDir)])
+		}
+	}, SLOW)
+})
+
+describe('Running it: SIGTERM', () => {
+	for (const database of binaryDatabases)
+		test(`requests in flight when SIGTERM comes complete, then it exits 0 (${database.name})`, async () => {
+			const settings = await database.settings()
+			const running = await startBinary({ cwd: temporaryFolder(), env: settings })
+			const user = newUser()
+			const token = await sign({ sub: user })
+			const titles = ['first in flight', 'second in flight', 'third in flight']
+			const held = await Promise.all(
+				titles.map((title) =>
+					heldRequest(running.url, { method: 'POST', path: '/api/tasks', token, body: JSON.stringify({ title }) })
+				)
+			)
+			// The heads went out before this round trip and the pause, so the server has read them.
+			expect((await fetch(`${running.url}/health`)).status).toBe(200)
+			await Bun.sleep(200)
+
+			const exited = running.stop('SIGTERM')
+			await printed(running, '"msg":"stopping"')
+			expect(await Promise.all(held.map((request) => request.finish()))).toEqual([201, 201, 201])
+			expect(await exited).toBe(0)
+
+			const again = await startBinary({ cwd: temporaryFolder(), env: settings })
+			const listed = await (await asUser(over(again.url), user)).get('/api/tasks')
+			expect(listed.body.map((task: { title: string }) => task.title).sort()).toEqual([...titles].sort())
+			expect(await again.stop('SIGTERM')).toBe(0)
+		}, SLOW)
+
+	// The window is narrow, so three tries.
+	for (const database of binaryDatabases)
+		test(`SIGTERM the instant it logs "listening" still stops it cleanly with 0 (${database.name})`, async () => {
+			const settings = await database.settings()
+			for (let attempt = 0; attempt < 3; attempt++) {
+				const { code, output } = await signalOnListening('SIGTERM', { cwd: temporaryFolder(), env: settings })
+				expect({ code, stopping: output.includes('"msg":"stopping"') }).toEqual({ code: 0, stopping: true })
+			}
+		}, SLOW)
+})

@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { readdirSync } from 'node:fs'
+import { SECRET } from '../support/app'
+import { binaryDatabases, buildBinary, killLeftovers, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
+
+await buildBinary()
+afterEach(killLeftovers)
+
+const badSettings: [setting: string, what: string, env: Record<string, string | undefined>][] = [
+	['BETTER_AUTH_SECRET', 'missing', { BETTER_AUTH_SECRET: undefined }],
+	['BETTER_AUTH_SECRET', 'of 31 bytes', { BETTER_AUTH_SECRET: 'x'.repeat(31) }],
+	['DATABASE_URL', 'not-a-url', { DATABASE_URL: 'not-a-url' }],
+	['DATABASE_URL', 'mysql://x', { DATABASE_URL: 'mysql://x' }],
+	['BETTER_AUTH_URL', '::bad', { BETTER_AUTH_URL: '::bad' }],
+	['PORT', 'abc', { PORT: 'abc' }],
+	['PORT', '70000', { PORT: '70000' }],
+	['CORS_ORIGINS', 'notaurl', { CORS_ORIGINS: 'notaurl' }]
+]
+
+describe('Running it: a bad setting stops the process at start, before it listens', () => {
+	for (const [setting, what, env] of badSettings)
+		test(`${setting} ${what}: non-zero exit, one line on stderr naming ${setting}`, async () => {
+			const cwd = temporaryFolder()
+			const run = await runBinary([], { cwd, env: { BETTER_AUTH_SECRET: SECRET, ...env } })
+			expect(run.listened).toBe(false)
+			expect(run.code).not.toBe(0)
+			expect(run.stdout).toBe('')
+			const lines = run.stderr.trimEnd().split('\n')
+			expect(lines).toHaveLength(1)
+			expect(lines[0]).toContain(setting)
+			// It stopped before opening a database: no ./data was made.
+			expect(readdirSync(cwd)).toEqual([])
+		}, SLOW)
+
+	// The control: the same start with good settings listens, so the refusals above are the settings'
+	// doing. The secret is 16 two-byte characters: 32 bytes is enough even though it is 16 characters.
+	for (const database of binaryDatabases)
+		test(`a secret of exactly 32 bytes is accepted (${database.name})`, async () => {
+			const secret = 'é'.repeat(16)
+			const running = await startBinary({
+				cwd: temporaryFolder(),
+				env: { ...(await database.settings()), BETTER_AUTH_SECRET: secret }
+			})
+			expect((await fetch(`${running.url}/ready`)).status).toBe(200)
+			expect(await running.stop('SIGTERM')).toBe(0)
+		}, SLOW)
+})
