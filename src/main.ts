@@ -5,7 +5,9 @@ import { ConfigError, loadConfig } from './config'
 import { migrate, openDatabase } from './database'
 import { DataDirLocked } from './embedded'
 import { jsonLog } from './log'
+import { cacheTokens } from './token-cache'
 import { tokenCommand, UsageError } from './token'
+import { followParent, superviseWorkers, WORKER_ENV, workerCount } from './workers'
 
 const HELP = `todo-api ${pkg.version}: the Todo REST API.
 
@@ -16,30 +18,45 @@ Usage:
   todo-api --help | --version
 
 Settings: BETTER_AUTH_SECRET, BETTER_AUTH_URL, JWT_ISSUER, JWT_AUDIENCE, DATABASE_URL,
-DATA_DIR (./data), PORT (8000), HOST (0.0.0.0), CORS_ORIGINS (http://localhost:3000).`
+DATA_DIR (./data), PORT (8000), HOST (0.0.0.0), CORS_ORIGINS (http://localhost:3000),
+WORKERS (processes serving the port; default one per core; always 1 on the embedded database).`
 
 const SHUTDOWN_GRACE_MS = 9_000
+// Bun answers a body over its limit with a bare 413 of its own; set far above the API's 64 KiB so
+// that the app's reader, which stops at 64 KiB whatever the size announced, answers in JSON.
+const MAX_BODY_BYTES_BUN = 2 ** 31 - 1
 
 async function serve(): Promise<void> {
 	const config = loadConfig()
+	const isWorker = process.env[WORKER_ENV] !== undefined
+	const workers = isWorker ? 1 : workerCount(process.env, !config.databaseUrl, jsonLog)
 	const database = await openDatabase(config)
-	await migrate(database.db)
-	const app = createApp({ db: database.db, verify: createVerifier(config), config, log: jsonLog })
-	app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: 1024 * 1024 })
-	jsonLog({ level: 'info', msg: 'listening', url: app.server?.url.href, database: database.kind, version: pkg.version })
-
+	// Only the primary migrates, and before any worker exists.
+	if (!isWorker) await migrate(database.db)
+	const app = createApp({ db: database.db, verify: cacheTokens(createVerifier(config)), config, log: jsonLog })
+	let children: ReturnType<typeof superviseWorkers> | undefined
 	let stopping = false
-	const stop = async (signal: string) => {
+	const stop = async (signal: NodeJS.Signals) => {
 		if (stopping) return
 		stopping = true
-		jsonLog({ level: 'info', msg: 'stopping', signal })
+		if (!isWorker) jsonLog({ level: 'info', msg: 'stopping', signal })
 		setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref()
-		await app.stop()
+		await Promise.all([app.stop(), children?.stop(signal)])
 		await database.close()
 		process.exit(0)
 	}
+	// Before listening: a signal that comes the instant the server is up must find its handler.
 	process.on('SIGTERM', () => stop('SIGTERM'))
 	process.on('SIGINT', () => stop('SIGINT'))
+
+	app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: MAX_BODY_BYTES_BUN, reusePort: isWorker || workers > 1 })
+	const url = app.server?.url.href
+	if (isWorker) jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })
+	else {
+		jsonLog({ level: 'info', msg: 'listening', url, database: database.kind, workers, version: pkg.version })
+		if (workers > 1) children = superviseWorkers(workers - 1, app.server?.port ?? config.port, jsonLog)
+	}
+	if (isWorker) followParent(() => stop('SIGTERM'))
 }
 
 async function main(args: string[]): Promise<void> {

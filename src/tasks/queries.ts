@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, ilike, or, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Db } from '../database'
 import type { ListQuery, Task, TaskInput } from './model'
@@ -18,9 +18,33 @@ const fields = {
 	updated_at: iso(tasks.updatedAt)
 }
 
-const owned = (userId: string, id: number) => and(eq(tasks.id, id), eq(tasks.userId, userId))
+const param = (name: string) => sql`${sql.placeholder(name)}`
+
+const owned = and(eq(tasks.id, sql.placeholder('id')), eq(tasks.userId, sql.placeholder('userId')))
+
+interface Statement<T> {
+	execute(values: Record<string, unknown>): Promise<T>
+}
+
+const statements = new WeakMap<Db, Map<string, Statement<unknown>>>()
+
+// Every statement is built once per database and shape, then only executed with new values: no
+// SQL is generated per request, and on Postgres each runs as a prepared statement, one round trip.
+function prepared<T>(db: Db, key: string, build: () => Statement<T>): Statement<T> {
+	let known = statements.get(db)
+	if (!known) statements.set(db, (known = new Map()))
+	let statement = known.get(key) as Statement<T> | undefined
+	if (!statement) known.set(key, (statement = build()))
+	return statement
+}
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
+
+// The columns are never null, so the nulls clause changes no result; it matches the index on
+// (user_id, created_at desc nulls last, id desc nulls last), which then yields the first page in
+// order, in either direction, without reading and sorting every task of the user.
+const ordered = (column: SQLWrapper, order: 'asc' | 'desc') =>
+	order === 'asc' ? sql`${column} asc nulls first` : sql`${column} desc nulls last`
 
 const sortColumns = {
 	created_at: tasks.createdAt,
@@ -28,68 +52,105 @@ const sortColumns = {
 	title: sql`lower(${tasks.title})`
 }
 
-export async function listTasks(db: Db, userId: string, query: ListQuery): Promise<{ tasks: Task[]; total: number }> {
-	const pattern = query.q ? `%${escapeLike(query.q)}%` : undefined
-	const filter: SQL | undefined = and(
-		eq(tasks.userId, userId),
-		query.completed === undefined ? undefined : eq(tasks.completed, query.completed),
-		pattern ? or(ilike(tasks.title, pattern), ilike(tasks.description, pattern)) : undefined
+function listFilter(query: ListQuery): SQL | undefined {
+	return and(
+		eq(tasks.userId, sql.placeholder('userId')),
+		query.completed === undefined ? undefined : eq(tasks.completed, sql.placeholder('completed')),
+		query.q ? or(ilike(tasks.title, sql.placeholder('pattern')), ilike(tasks.description, sql.placeholder('pattern'))) : undefined
 	)
+}
+
+export async function listTasks(db: Db, userId: string, query: ListQuery): Promise<{ tasks: Task[]; total: number }> {
 	const sort = query.sort ?? 'created_at'
-	const direction = (query.order ?? (sort === 'title' ? 'asc' : 'desc')) === 'asc' ? asc : desc
-	const page = db
-		.select({ ...fields, total: sql<number>`(count(*) over ())::int` })
-		.from(tasks)
-		.where(filter)
-		.orderBy(direction(sortColumns[sort]), direction(tasks.id))
-		.offset(query.offset ?? 0)
-		.$dynamic()
-	const rows = await (query.limit ? page.limit(query.limit) : page)
+	const order = query.order ?? (sort === 'title' ? 'asc' : 'desc')
+	const filters = `${query.completed === undefined ? '' : 'c'}${query.q ? 'q' : ''}`
+	const key = `list_${filters}_${sort}_${order}_${query.limit ? 'l' : ''}${query.offset ? 'o' : ''}`
+	const values = {
+		userId,
+		completed: query.completed,
+		pattern: query.q ? `%${escapeLike(query.q)}%` : undefined,
+		limit: query.limit,
+		offset: query.offset
+	}
+	const rows = await prepared(db, key, () => {
+		const filter = listFilter(query)
+		// The total is a subquery the planner runs once, not count(*) over (), which would compute
+		// every row of the caller's list before the page is cut from it.
+		const total = sql<number>`(select count(*)::int from ${tasks} where ${filter})`
+		let page = db
+			.select({ ...fields, total })
+			.from(tasks)
+			.where(filter)
+			.orderBy(ordered(sortColumns[sort], order), ordered(tasks.id, order))
+			.$dynamic()
+		if (query.limit) page = page.limit(sql.placeholder('limit'))
+		if (query.offset) page = page.offset(sql.placeholder('offset'))
+		return page.prepare(key)
+	}).execute(values)
 	if (rows.length === 0 && query.offset) {
-		const [counted] = await db.select({ total: count() }).from(tasks).where(filter)
-		return { tasks: [], total: counted?.total ?? 0 }
+		// Past the last page no row carries the total: count on its own.
+		const counted = await prepared(db, `count_${filters}`, () =>
+			db.select({ total: count() }).from(tasks).where(listFilter(query)).prepare(`count_${filters}`)
+		).execute(values)
+		return { tasks: [], total: counted[0]?.total ?? 0 }
 	}
 	return { tasks: rows.map(({ total: _, ...task }) => task), total: rows[0]?.total ?? 0 }
 }
 
 export async function getTask(db: Db, userId: string, id: number): Promise<Task | undefined> {
-	const [task] = await db.select(fields).from(tasks).where(owned(userId, id))
+	const [task] = await prepared(db, 'get_task', () =>
+		db.select(fields).from(tasks).where(owned).prepare('get_task')
+	).execute({ userId, id })
 	return task
 }
 
 export async function createTask(db: Db, userId: string, input: TaskInput): Promise<Task> {
-	const [task] = await db
-		.insert(tasks)
-		.values({ userId, title: input.title, description: input.description ?? null, completed: input.completed ?? false })
-		.returning(fields)
+	const [task] = await prepared(db, 'create_task', () =>
+		db
+			.insert(tasks)
+			.values({ userId: param('userId'), title: param('title'), description: param('description'), completed: param('completed') })
+			.returning(fields)
+			.prepare('create_task')
+	).execute({ userId, title: input.title, description: input.description ?? null, completed: input.completed ?? false })
 	if (!task) throw new Error('INSERT … RETURNING returned no row')
 	return task
 }
 
 export async function updateTask(db: Db, userId: string, id: number, input: TaskInput): Promise<Task | undefined> {
-	const [task] = await db
-		.update(tasks)
-		.set({
-			title: input.title,
-			...(input.description !== undefined && { description: input.description }),
-			...(input.completed !== undefined && { completed: input.completed }),
-			updatedAt: nextUpdatedAt
-		})
-		.where(owned(userId, id))
-		.returning(fields)
+	const setsDescription = input.description !== undefined
+	const setsCompleted = input.completed !== undefined
+	const key = `update_task_${setsDescription ? 'd' : ''}${setsCompleted ? 'c' : ''}`
+	const [task] = await prepared(db, key, () =>
+		db
+			.update(tasks)
+			.set({
+				title: param('title'),
+				...(setsDescription && { description: param('description') }),
+				...(setsCompleted && { completed: param('completed') }),
+				updatedAt: nextUpdatedAt
+			})
+			.where(owned)
+			.returning(fields)
+			.prepare(key)
+	).execute({ userId, id, title: input.title, description: input.description, completed: input.completed })
 	return task
 }
 
 export async function setCompleted(db: Db, userId: string, id: number, completed: boolean): Promise<Task | undefined> {
-	const [task] = await db
-		.update(tasks)
-		.set({ completed, updatedAt: nextUpdatedAt })
-		.where(owned(userId, id))
-		.returning(fields)
+	const [task] = await prepared(db, 'set_completed', () =>
+		db
+			.update(tasks)
+			.set({ completed: param('completed'), updatedAt: nextUpdatedAt })
+			.where(owned)
+			.returning(fields)
+			.prepare('set_completed')
+	).execute({ userId, id, completed })
 	return task
 }
 
 export async function deleteTask(db: Db, userId: string, id: number): Promise<boolean> {
-	const deleted = await db.delete(tasks).where(owned(userId, id)).returning({ id: tasks.id })
+	const deleted = await prepared(db, 'delete_task', () =>
+		db.delete(tasks).where(owned).returning({ id: tasks.id }).prepare('delete_task')
+	).execute({ userId, id })
 	return deleted.length > 0
 }

@@ -1,0 +1,81 @@
+// The bench's table, as printed and as kept in bench/results/*.json.
+import type { Kind, Statement } from './statements'
+import type { Load } from './wrk'
+
+export interface Row extends Load {
+	database: string
+	scenario: string
+	/** The database's own rate on the same statements (pgbench / raw PGlite). */
+	ceiling?: number
+}
+
+export interface HalfResults {
+	rows: Row[]
+	firstHealthMs: number
+	firstApiMs: number
+	starts: number
+	idleRssMiB: number[]
+	pageBig: Load
+	pageSmall: Load
+	fixed: Load & { target: number }
+	statements: Record<Kind, Statement[]>
+}
+
+export interface Results {
+	when: string
+	binaryBytes: number
+	connections: number
+	seconds: number
+	halves: Partial<Record<'postgres' | 'pglite', HalfResults>>
+}
+
+const fixed = (n: number, digits = 0) => n.toFixed(digits)
+
+function table(head: string[], rows: string[][]): string {
+	const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+	const line = (cells: string[]) => `| ${cells.map((c, i) => c.padStart(widths[i] ?? 0)).join(' | ')} |`
+	return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n')
+}
+
+export function report(results: Results): string {
+	const out: string[] = [
+		`${results.connections} connections, ${results.seconds} s per scenario, binary ${fixed(results.binaryBytes / 2 ** 20, 1)} MiB`
+	]
+	const rows: string[][] = []
+	const facts: string[][] = []
+	for (const [name, half] of Object.entries(results.halves)) {
+		if (!half) continue
+		for (const r of half.rows)
+			rows.push([
+				name,
+				r.scenario,
+				fixed(r.rate),
+				fixed(r.p50Ms, 2),
+				fixed(r.p99Ms, 2),
+				String(r.errors),
+				fixed(r.peakRssMiB),
+				r.ceiling ? fixed(r.ceiling) : '-',
+				r.ceiling ? `${fixed((100 * r.rate) / r.ceiling)} %` : '-'
+			])
+		const idle = half.idleRssMiB
+		facts.push(
+			[name, 'exec to first 200 (/health, median)', `${fixed(half.firstHealthMs, 1)} ms over ${half.starts} starts`],
+			[name, 'exec to first 200 (GET /api/tasks, median)', `${fixed(half.firstApiMs, 1)} ms`],
+			[name, 'idle RSS', `${idle.map((m) => fixed(m, 1)).join(' + ')} MiB (${idle.length} process${idle.length > 1 ? 'es' : ''})`],
+			[
+				name,
+				`p99 at a fixed ${half.fixed.target} req/s (mixed)`,
+				`${fixed(half.fixed.p99Ms, 2)} ms (p50 ${fixed(half.fixed.p50Ms, 2)} ms, ${fixed(half.fixed.rate)} req/s, ${half.fixed.errors} errors)`
+			],
+			[
+				name,
+				'first page (limit 50): 100,000-task user vs 20-task users',
+				`${fixed(half.pageBig.rate)} vs ${fixed(half.pageSmall.rate)} req/s (${half.pageBig.rate ? fixed(half.pageSmall.rate / half.pageBig.rate, 2) : '∞'}x slower); ` +
+					`p50 ${fixed(half.pageBig.p50Ms, 2)} vs ${fixed(half.pageSmall.p50Ms, 2)} ms`
+			]
+		)
+	}
+	out.push(table(['db', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MiB', 'ceiling/s', 'of ceiling'], rows))
+	out.push(table(['db', 'measure', 'value'], facts))
+	return out.join('\n\n')
+}

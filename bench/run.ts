@@ -1,0 +1,236 @@
+// The bench: `bun bench/run.ts [--only postgres|pglite] [--seconds 5] [--binary PATH] [--workers N]`.
+// Seeds a database per half, starts the compiled binary on it, drives each scenario with wrk,
+// measures the database's own ceiling on the same statements, prints a table and writes JSON
+// under bench/results/. Needs wrk and pgbench (Debian: wrk, postgresql-contrib) and, for the
+// Postgres half, a server where it may create the database BENCH_DATABASE_URL names.
+import { PGlite } from '@electric-sql/pglite'
+import { sql } from 'drizzle-orm'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir, userInfo } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import postgres from 'postgres'
+import { type Db, migrate } from '../src/database'
+import { openEmbedded } from '../src/embedded'
+import { MIX, pgbench, type PgTarget, pgliteRate, type Rate } from './ceiling'
+import { report, type Results, type Row } from './report'
+import { addDoomed, type Doomed, type Exec, seed, signTokens, TASKS_PER_USER, USERS } from './seed'
+import { captureStatements, type Kind, recorder, type Statement } from './statements'
+import { type Server, startServer, treeRss } from './server'
+import { wrk } from './wrk'
+
+const ROOT = join(import.meta.dir, '..')
+const CONNECTIONS = 64
+const FIXED_RATE = 1000
+const SCENARIOS = Object.keys(MIX)
+
+const { values: options } = parseArgs({
+	options: {
+		only: { type: 'string' },
+		seconds: { type: 'string', default: '5' },
+		binary: { type: 'string' },
+		workers: { type: 'string' }
+	}
+})
+const seconds = Number(options.seconds)
+// Signs every token of the run and is handed to the binary; a new one each run.
+const secret = crypto.randomUUID() + crypto.randomUUID()
+const work = mkdtempSync(join(tmpdir(), 'todo-bench-'))
+
+function need(tool: string, from: string) {
+	if (!Bun.which(tool)) throw new Error(`${tool} is missing: install it (Debian package ${from}).`)
+}
+
+async function compiledBinary(): Promise<string> {
+	const binary = join(work, 'todo-api')
+	if (options.binary) copyFileSync(options.binary, binary)
+	else {
+		const build = Bun.spawn(['bun', 'run', 'build'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
+		if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`)
+		// A copy, so that a rebuild of dist/ during the run does not change what is measured.
+		copyFileSync(join(ROOT, 'dist', 'todo-api'), binary)
+	}
+	return binary
+}
+
+interface Half {
+	name: 'postgres' | 'pglite'
+	env: Record<string, string>
+	/** Runs `fn` with the bench's own connection (on PGlite only while the binary is stopped). */
+	withDb<T>(fn: (exec: Exec, db: Db) => Promise<T>): Promise<T>
+	ceiling(scenario: string, statements: Record<Kind, Statement[]>, doomed: Doomed): Promise<Rate>
+	close(): Promise<void>
+}
+
+const rowsOf = (result: unknown): Record<string, unknown>[] =>
+	(Array.isArray(result) ? result : (result as { rows: Record<string, unknown>[] }).rows) ?? []
+
+const execOn = (db: Db): Exec => async (text) => rowsOf(await db.execute(sql.raw(text)))
+
+async function postgresHalf(log: ReturnType<typeof recorder>): Promise<Half> {
+	const url = process.env.BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/todo_bench'
+	const parsed = new URL(url)
+	const database = parsed.pathname.slice(1)
+	// The bench wipes this database: refuse one whose name does not say it is a bench's.
+	if (!database.includes('bench')) throw new Error(`BENCH_DATABASE_URL must name a database called *bench*, not "${database}".`)
+	const admin = postgres({ ...connection(parsed), database: 'postgres', max: 1, onnotice: () => {} })
+	const [exists] = await admin`select 1 from pg_database where datname = ${database}`
+	if (!exists) await admin.unsafe(`create database "${database}"`)
+	await admin.end()
+	const client = postgres(url, { max: 4, onnotice: () => {} })
+	const db = drizzlePostgres(client, { logger: log })
+	await db.execute(sql.raw('drop schema if exists drizzle cascade; drop schema public cascade; create schema public'))
+	const target: PgTarget = {
+		host: parsed.hostname,
+		port: parsed.port || '5432',
+		user: decodeURIComponent(parsed.username) || process.env.PGUSER || userInfo().username,
+		database
+	}
+	return {
+		name: 'postgres',
+		env: { DATABASE_URL: url },
+		withDb: (fn) => fn(execOn(db), db),
+		ceiling: (scenario, statements, doomed) => pgbench(target, scenario, statements, { clients: CONNECTIONS, seconds, doomed, dir: work }),
+		close: () => client.end()
+	}
+}
+
+function connection(url: URL) {
+	return { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username) || undefined }
+}
+
+async function pgliteHalf(log: ReturnType<typeof recorder>): Promise<Half> {
+	const dataDir = join(work, 'data')
+	const open = async <T>(fn: (client: PGlite, db: Db) => Promise<T>): Promise<T> => {
+		const { client, unlock } = await openEmbedded(dataDir)
+		try {
+			return await fn(client, drizzlePglite(client, { logger: log }))
+		} finally {
+			await client.close()
+			unlock()
+		}
+	}
+	return {
+		name: 'pglite',
+		env: { DATA_DIR: dataDir },
+		withDb: (fn) => open((_, db) => fn(execOn(db), db)),
+		ceiling: (scenario, statements, doomed) => open((client) => pgliteRate(client, scenario, statements, { seconds, doomed })),
+		close: async () => {}
+	}
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+
+async function benchHalf(half: Half, binary: string, tokens: string[], luaData: (doomed: Doomed) => string, log: ReturnType<typeof recorder>) {
+	const statements = await half.withDb(async (exec, db) => {
+		await migrate(db)
+		await seed(exec)
+		return captureStatements(db, log)
+	})
+	const env = { BETTER_AUTH_SECRET: secret, ...half.env, ...(options.workers ? { WORKERS: options.workers } : {}) }
+	const starts: Server[] = []
+	let idle: number[] = []
+	let createRate = 0
+	let listRate = 0
+	const refill = async (scenario: string): Promise<Doomed> => {
+		const deletes = scenario === 'delete' ? Math.max(createRate, 2000) : Math.max(listRate, 2000) * 0.05
+		const count = Math.ceil(Math.max(10_000, deletes * (seconds + 2) * 1.5))
+		return half.withDb((exec) => addDoomed(exec, count))
+	}
+	const serve = async () => {
+		const server = await startServer(binary, env, tokens[1] ?? '')
+		starts.push(server)
+		if (!idle.length) {
+			await Bun.sleep(1000)
+			idle = treeRss(server.pid)
+		}
+		return server
+	}
+	const drive = async (scenario: string, doomed: Doomed, rate?: number, warm = scenario) => {
+		const server = await serve()
+		const data = luaData(doomed)
+		try {
+			if (!rate) await wrk(server.url, warm, { data, connections: CONNECTIONS, seconds: 1, pid: server.pid })
+			return await wrk(server.url, scenario, { data, connections: CONNECTIONS, seconds: rate ? seconds + 3 : seconds, rate, pid: server.pid })
+		} finally {
+			await server.stop()
+		}
+	}
+	const noDoomed = { base: 0, count: 0 }
+	const rows: Row[] = []
+	for (const scenario of SCENARIOS) {
+		const deletes = scenario === 'delete' || scenario === 'mixed'
+		const doomed = deletes ? await refill(scenario) : noDoomed
+		const load = await drive(scenario, doomed, undefined, deletes ? 'list' : scenario)
+		if (scenario === 'create') createRate = load.rate
+		if (scenario === 'list') listRate = load.rate
+		console.log(`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors`)
+		rows.push({ database: half.name, scenario, ...load })
+	}
+	const pageBig = await drive('page-big', noDoomed)
+	const pageSmall = await drive('page-small', noDoomed)
+	const fixed = await drive('mixed', await refill('mixed'), FIXED_RATE)
+	console.log(`  ${half.name} fixed ${FIXED_RATE}/s: p99 ${fixed.p99Ms.toFixed(2)} ms`)
+	let pgbenchCreate = 0
+	for (const row of rows) {
+		const deletes = row.scenario === 'delete' || row.scenario === 'mixed'
+		const count = Math.ceil(Math.max(20_000, (pgbenchCreate || 5000) * (seconds + 1) * 1.5))
+		const doomed = deletes ? await half.withDb((exec) => addDoomed(exec, count)) : noDoomed
+		const ceiling = await half.ceiling(row.scenario, statements, doomed)
+		if (row.scenario === 'create') pgbenchCreate = ceiling.rate
+		row.ceiling = ceiling.rate
+		console.log(`  ${half.name} ceiling ${row.scenario}: ${Math.round(ceiling.rate)}/s`)
+	}
+	return {
+		rows,
+		firstHealthMs: median(starts.map((s) => s.firstHealthMs)),
+		firstApiMs: median(starts.map((s) => s.firstApiMs)),
+		starts: starts.length,
+		idleRssMiB: idle,
+		pageBig,
+		pageSmall,
+		fixed: { target: FIXED_RATE, ...fixed },
+		statements
+	}
+}
+
+async function main() {
+	need('wrk', 'wrk')
+	const halves = options.only ? [options.only] : ['postgres', 'pglite']
+	if (halves.includes('postgres')) need('pgbench', 'postgresql-contrib')
+	const binary = await compiledBinary()
+	const tokens = await signTokens(secret)
+	const luaData = (doomed: Doomed) => {
+		const file = join(work, `data-${doomed.base}.lua`)
+		const list = tokens.map((token, u) => (u === 0 ? `[0] = "${token}"` : `"${token}"`)).join(',\n')
+		writeFileSync(
+			file,
+			`return { tokens = {${list}}, users = ${USERS}, per_user = ${TASKS_PER_USER}, doomed_base = ${doomed.base}, threads = 2 }\n`
+		)
+		return file
+	}
+	const results: Results = { when: new Date().toISOString(), binaryBytes: statSync(binary).size, connections: CONNECTIONS, seconds, halves: {} }
+	for (const name of halves) {
+		const log = recorder()
+		const half = name === 'postgres' ? await postgresHalf(log) : await pgliteHalf(log)
+		console.log(`${name}: seeding, then ${SCENARIOS.length + 3} runs of ${seconds} s and the ceilings`)
+		try {
+			results.halves[half.name] = await benchHalf(half, binary, tokens, luaData, log)
+		} finally {
+			await half.close()
+		}
+	}
+	const dir = join(ROOT, 'bench', 'results')
+	mkdirSync(dir, { recursive: true })
+	const file = join(dir, `${results.when.replace(/[:.]/g, '-')}.json`)
+	writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+	console.log(`\n${report(results)}\nwritten to bench/results/${file.split('/').pop()}`)
+}
+
+try {
+	await main()
+} finally {
+	rmSync(work, { recursive: true, force: true })
+}

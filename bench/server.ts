@@ -1,0 +1,121 @@
+// Starts the compiled binary the way an operator would and watches its processes' memory.
+import { type Subprocess, spawn } from 'bun'
+import { readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+
+export interface Server {
+	url: string
+	pid: number
+	/** Milliseconds from spawn to the first 200 of GET /health, then of an authenticated GET /api/tasks. */
+	firstHealthMs: number
+	firstApiMs: number
+	stop(): Promise<number>
+}
+
+/** A port that was free a moment ago (the binary then takes it; nothing else here races for it). */
+export function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const probe = createServer()
+		probe.once('error', reject)
+		probe.listen(0, '127.0.0.1', () => {
+			const address = probe.address()
+			probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+		})
+	})
+}
+
+export async function startServer(binary: string, env: Record<string, string>, token: string): Promise<Server> {
+	const port = await freePort()
+	const url = `http://127.0.0.1:${port}`
+	const started = performance.now()
+	// Request logs go to /dev/null: written, as in production, but not kept.
+	const child: Subprocess<'ignore', 'ignore', 'pipe'> = spawn([binary], {
+		env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+		stdin: 'ignore',
+		stdout: 'ignore',
+		stderr: 'pipe'
+	})
+	const stderr = new Response(child.stderr).text()
+	const until = started + 30_000
+	let firstHealthMs = 0
+	while (performance.now() < until && child.exitCode === null) {
+		try {
+			if ((await fetch(`${url}/health`)).status === 200) {
+				firstHealthMs = performance.now() - started
+				break
+			}
+		} catch {
+			await Bun.sleep(1)
+		}
+	}
+	if (!firstHealthMs) {
+		child.kill('SIGKILL')
+		throw new Error(`todo-api did not answer: ${await stderr}`)
+	}
+	const api = await fetch(`${url}/api/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
+	const firstApiMs = performance.now() - started
+	if (api.status !== 200) throw new Error(`GET /api/tasks answered ${api.status}: ${await api.text()}`)
+	return {
+		url,
+		pid: child.pid,
+		firstHealthMs,
+		firstApiMs,
+		async stop() {
+			child.kill('SIGTERM')
+			const code = await child.exited
+			if (code !== 0) throw new Error(`todo-api exited with ${code} on SIGTERM: ${await stderr}`)
+			return code
+		}
+	}
+}
+
+function parentOf(pid: string): number | undefined {
+	try {
+		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+		return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+	} catch {
+		return undefined
+	}
+}
+
+function rssKiB(pid: number): number {
+	try {
+		return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+	} catch {
+		return 0
+	}
+}
+
+/** The process and all its descendants (the workers it spawned). */
+export function processTree(root: number): number[] {
+	const children = new Map<number, number[]>()
+	for (const entry of readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) continue
+		const parent = parentOf(entry)
+		if (parent !== undefined) children.set(parent, [...(children.get(parent) ?? []), Number(entry)])
+	}
+	const tree = [root]
+	for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i] ?? -1) ?? []))
+	return tree
+}
+
+/** RSS in MiB of each process of the tree. */
+export const treeRss = (root: number): number[] => processTree(root).map((pid) => rssKiB(pid) / 1024)
+
+/** Samples the tree's total RSS every 100 ms until stopped; resolves with the peak in MiB. */
+export function watchPeakRss(root: number): () => number {
+	let peak = 0
+	const sample = () => {
+		peak = Math.max(
+			peak,
+			treeRss(root).reduce((sum, mib) => sum + mib, 0)
+		)
+	}
+	sample()
+	const timer = setInterval(sample, 100)
+	return () => {
+		clearInterval(timer)
+		sample()
+		return peak
+	}
+}

@@ -1,0 +1,89 @@
+import { type Subprocess, spawn } from 'bun'
+import { availableParallelism } from 'node:os'
+import { ConfigError } from './config'
+import type { Log } from './log'
+
+/** Set on the processes the primary spawns: they serve, but neither migrate nor spawn. */
+export const WORKER_ENV = 'TODO_API_WORKER'
+/** The primary's pid, so a worker can tell at once whether its primary is still there. */
+const PRIMARY_ENV = 'TODO_API_PRIMARY'
+
+const MAX_WORKERS = 64
+// A worker that keeps dying is not restarted forever: at most this many restarts a minute.
+const RESTARTS_PER_MINUTE = 10
+const RESTART_DELAY_MS = 250
+
+/**
+ * WORKERS: how many processes serve the port (default: one per core). The embedded database
+ * belongs to exactly one process, so without DATABASE_URL it is always 1.
+ */
+export function workerCount(env: Record<string, string | undefined>, embedded: boolean, log: Log): number {
+	const text = env.WORKERS?.trim()
+	if (text && !(/^\d{1,2}$/.test(text) && Number(text) >= 1 && Number(text) <= MAX_WORKERS))
+		throw new ConfigError(`WORKERS must be a whole number from 1 to ${MAX_WORKERS}, not "${text}".`)
+	if (!embedded) return text ? Number(text) : availableParallelism()
+	if (text && text !== '1')
+		log({ level: 'warn', msg: `WORKERS=${text} ignored: the embedded database (no DATABASE_URL) is served by one process` })
+	return 1
+}
+
+// The same program again: the compiled binary is its own executable; under `bun` the script follows.
+function ownCommand(): string[] {
+	const compiled = Bun.main.startsWith('/$bunfs/')
+	return [process.execPath, ...(compiled ? [] : [Bun.main]), ...Bun.argv.slice(2)]
+}
+
+/**
+ * Runs `count` more copies of this program on `port` (they share it through reusePort), restarts
+ * one that dies, and on stop() forwards the signal and resolves once all have exited.
+ */
+export function superviseWorkers(count: number, port: number, log: Log) {
+	const running = new Set<Subprocess>()
+	const restarts: number[] = []
+	let stopping = false
+
+	function start(slot: number) {
+		const child = spawn(ownCommand(), {
+			env: { ...process.env, PORT: String(port), [WORKER_ENV]: String(slot), [PRIMARY_ENV]: String(process.pid) },
+			stdin: 'ignore',
+			stdout: 'inherit',
+			stderr: 'inherit'
+		})
+		running.add(child)
+		void child.exited.then((code) => {
+			running.delete(child)
+			if (stopping) return
+			const now = Date.now()
+			while (restarts.length && (restarts[0] ?? 0) < now - 60_000) restarts.shift()
+			if (restarts.length >= RESTARTS_PER_MINUTE) {
+				log({ level: 'error', msg: 'worker died too often; not restarted', worker: slot, code })
+				return
+			}
+			restarts.push(now)
+			log({ level: 'warn', msg: 'worker died; restarting it', worker: slot, code, signal: child.signalCode })
+			setTimeout(() => stopping || start(slot), RESTART_DELAY_MS)
+		})
+	}
+
+	for (let slot = 1; slot <= count; slot++) start(slot)
+
+	return {
+		async stop(signal: NodeJS.Signals): Promise<void> {
+			stopping = true
+			const exits = [...running].map((child) => child.exited)
+			for (const child of running) child.kill(signal)
+			await Promise.all(exits)
+		}
+	}
+}
+
+/**
+ * In a worker: stops when the primary is gone (killed without a chance to forward a signal),
+ * including when it died while this worker was still starting.
+ */
+export function followParent(stop: () => void): void {
+	const primary = Number(process.env[PRIMARY_ENV])
+	const orphaned = () => process.ppid !== primary
+	if (orphaned()) return stop()
+	setInterval(() => orphaned() && stop(), 1000).unref()
+}

@@ -1,0 +1,127 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { asUser, databaseUrl, SECRET } from '../support/app'
+import { buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
+
+await buildBinary()
+afterEach(killLeftovers)
+
+function childrenOf(pid: number): number[] {
+	const found: number[] = []
+	for (const entry of readdirSync('/proc')) {
+		if (!/^\d+$/.test(entry)) continue
+		try {
+			const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+			if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) found.push(Number(entry))
+		} catch {
+			// The process ended while we looked.
+		}
+	}
+	return found
+}
+
+const alive = (pid: number) => {
+	try {
+		process.kill(pid, 0)
+		return true
+	} catch {
+		return false
+	}
+}
+
+// The listening sockets on `port` (from /proc/net/tcp), and which of them each process holds.
+function listenersOn(port: number, pids: number[]): Map<number, string[]> {
+	const hex = port.toString(16).toUpperCase().padStart(4, '0')
+	const listening = new Set(
+		readFileSync('/proc/net/tcp', 'utf8')
+			.split('\n')
+			.slice(1)
+			.map((line) => line.trim().split(/\s+/))
+			.filter((cols) => cols[1]?.endsWith(`:${hex}`) && cols[3] === '0A')
+			.map((cols) => cols[9] ?? '')
+	)
+	const held = new Map<number, string[]>()
+	for (const pid of pids) {
+		const sockets = readdirSync(`/proc/${pid}/fd`)
+			.map((fd) => {
+				try {
+					return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]
+				} catch {
+					return undefined
+				}
+			})
+			.filter((inode): inode is string => inode !== undefined && listening.has(inode))
+		held.set(pid, sockets)
+	}
+	return held
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
+	const deadline = Date.now() + timeoutMs
+	while (!check()) {
+		if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+		await Bun.sleep(50)
+	}
+}
+
+describe('WORKERS: processes serving one port', () => {
+	test.skipIf(!databaseUrl)('on Postgres, WORKERS=3 is three processes, each with its own socket on the port', async () => {
+		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '3' }
+		const running = await startBinary({ cwd: temporaryFolder(), env })
+		const primary = running.process.pid
+		await until(() => childrenOf(primary).length === 2, 'two workers run')
+		const port = Number(new URL(running.url).port)
+		const workers = childrenOf(primary)
+		await until(() => [...listenersOn(port, [primary, ...workers]).values()].every((s) => s.length === 1), 'all listen')
+		const sockets = [...listenersOn(port, [primary, ...workers]).values()].flat()
+		expect(new Set(sockets).size).toBe(3)
+		expect(running.stdout()).toContain('"workers":3')
+
+		const user = await asUser(over(running.url))
+		const created = await Promise.all(Array.from({ length: 30 }, (_, i) => user.post('/api/tasks', { title: `t${i}` })))
+		expect(created.map((r) => r.status)).toEqual(Array(30).fill(201))
+		const list = await user.get('/api/tasks')
+		expect(list.headers.get('x-total-count')).toBe('30')
+
+		expect(await running.stop('SIGTERM')).toBe(0)
+		for (const pid of workers) expect(alive(pid)).toBe(false)
+	}, SLOW)
+
+	test.skipIf(!databaseUrl)('a worker that dies is replaced; one left without its primary stops by itself', async () => {
+		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '2' }
+		const running = await startBinary({ cwd: temporaryFolder(), env })
+		const primary = running.process.pid
+		const listening = () => running.stdout().split('"msg":"worker listening"').length - 1
+		await until(() => listening() === 1, 'the worker listens')
+		const [first] = childrenOf(primary)
+		process.kill(first ?? 0, 'SIGKILL')
+		await until(() => childrenOf(primary).some((pid) => pid !== first), 'the worker is replaced')
+		expect(running.stdout()).toContain('worker died; restarting it')
+		const [second] = childrenOf(primary)
+		await until(() => listening() === 2, 'the new worker listens')
+
+		process.kill(primary, 'SIGKILL')
+		await until(() => !alive(second ?? 0), 'the orphaned worker stops')
+	}, SLOW)
+
+	test('on the embedded database WORKERS>1 is refused politely: one process, and the log says why', async () => {
+		const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: await initialisedDataDir(), WORKERS: '3' }
+		const running = await startBinary({ cwd: temporaryFolder(), env })
+		expect(running.stdout()).toContain('WORKERS=3 ignored')
+		expect(running.stdout()).toContain('"workers":1')
+		await Bun.sleep(500)
+		expect(childrenOf(running.process.pid)).toEqual([])
+		const user = await asUser(over(running.url))
+		expect((await user.post('/api/tasks', { title: 'one process' })).status).toBe(201)
+		expect(await running.stop('SIGTERM')).toBe(0)
+	}, SLOW)
+
+	for (const workers of ['0', 'many', '-1', '65'])
+		test(`WORKERS=${workers} stops the start with one line on stderr`, async () => {
+			const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: temporaryFolder(), WORKERS: workers }
+			const finished = await runBinary([], { cwd: temporaryFolder(), env })
+			expect(finished.listened).toBe(false)
+			expect(finished.code).not.toBe(0)
+			expect(finished.stderr.trim().split('\n')).toEqual([`todo-api: WORKERS must be a whole number from 1 to 64, not "${workers}".`])
+		}, SLOW)
+})
