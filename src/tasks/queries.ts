@@ -2,7 +2,7 @@ import { and, count, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizz
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Db } from '../database'
 import type { ListQuery, Task, TaskInput } from './model'
-import { nextUpdatedAt, tasks } from './table'
+import { nextUpdatedAt, taskCounts, tasks } from './table'
 
 // Timestamps leave the database already in the wire format, so rows are sent as they come.
 const iso = (column: PgColumn) =>
@@ -60,10 +60,24 @@ function listFilter(query: ListQuery): SQL | undefined {
 	)
 }
 
+// The total is a subquery the planner runs once, never count(*) over (), which would compute
+// every row of the caller's list before the page is cut from it. Without a search it is one row
+// of task_counts, whatever the number of tasks; a search has to count its matches.
+function totalOf(query: ListQuery, filter: SQL | undefined): SQL<number> {
+	if (query.q) return sql<number>`(select count(*)::int from ${tasks} where ${filter})`
+	const counted =
+		query.completed === undefined
+			? taskCounts.total
+			: query.completed
+				? taskCounts.completed
+				: sql`${taskCounts.total} - ${taskCounts.completed}`
+	return sql<number>`coalesce((select ${counted} from ${taskCounts} where ${taskCounts.userId} = ${sql.placeholder('userId')}), 0)`
+}
+
 export async function listTasks(db: Db, userId: string, query: ListQuery): Promise<{ tasks: Task[]; total: number }> {
 	const sort = query.sort ?? 'created_at'
 	const order = query.order ?? (sort === 'title' ? 'asc' : 'desc')
-	const filters = `${query.completed === undefined ? '' : 'c'}${query.q ? 'q' : ''}`
+	const filters = `${query.completed === undefined ? '' : query.completed ? 't' : 'f'}${query.q ? 'q' : ''}`
 	const key = `list_${filters}_${sort}_${order}_${query.limit ? 'l' : ''}${query.offset ? 'o' : ''}`
 	const values = {
 		userId,
@@ -74,9 +88,7 @@ export async function listTasks(db: Db, userId: string, query: ListQuery): Promi
 	}
 	const rows = await prepared(db, key, () => {
 		const filter = listFilter(query)
-		// The total is a subquery the planner runs once, not count(*) over (), which would compute
-		// every row of the caller's list before the page is cut from it.
-		const total = sql<number>`(select count(*)::int from ${tasks} where ${filter})`
+		const total = totalOf(query, filter)
 		let page = db
 			.select({ ...fields, total })
 			.from(tasks)

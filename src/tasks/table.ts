@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { boolean, index, pgTable, serial, text, timestamp, varchar } from 'drizzle-orm/pg-core'
+import { boolean, index, integer, pgTable, serial, text, timestamp, varchar } from 'drizzle-orm/pg-core'
 
 const stamp = (name: string) =>
 	timestamp(name, { withTimezone: true, precision: 3 }).notNull().defaultNow()
@@ -20,6 +20,15 @@ export const tasks = pgTable(
 		index('tasks_user_id_created_at_idx').on(table.userId, table.createdAt.desc(), table.id.desc())
 	]
 )
+
+// How many tasks, and completed tasks, each user has, kept by triggers on tasks (migration
+// 0002) in the same transaction as every change, so a list's X-Total-Count is one row's read
+// instead of a count over all the user's tasks.
+export const taskCounts = pgTable('task_counts', {
+	userId: text('user_id').primaryKey(),
+	total: integer('total').notNull().default(0),
+	completed: integer('completed').notNull().default(0)
+})
 
 export type TaskRow = typeof tasks.$inferSelect
 
