@@ -30,8 +30,6 @@ export const taskCounts = pgTable('task_counts', {
 	completed: integer('completed').notNull().default(0)
 })
 
-export type TaskRow = typeof tasks.$inferSelect
-
 // The next updated_at: the current time, but always later than the previous value,
 // so two changes within one millisecond still move it.
 export const nextUpdatedAt = sql`greatest(clock_timestamp(), ${tasks.updatedAt} + interval '1 millisecond')`
