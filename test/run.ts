@@ -2,17 +2,39 @@
 // TEST_DATABASE_URL names one (CI always does). Extra arguments go to `bun test`.
 // The timeout is a flag because Bun 1.4 ignores bunfig's [test] timeout; migrating a fresh PGlite
 // and starting compiled binaries take seconds.
-import { spawnSync } from 'bun'
+import { spawn } from 'bun'
 
 const args = Bun.argv.slice(2)
 const runs: [string, Record<string, string | undefined>][] = [['PGlite', { TEST_DATABASE_URL: '' }]]
 if (process.env.TEST_DATABASE_URL) runs.push(['Postgres', {}])
 else console.warn('\n!! TEST_DATABASE_URL is not set: the Postgres half of the suite is NOT run.\n')
 
-let failed = false
+// Passes the output through while keeping bun test's closing counts.
+async function relay(stream: ReadableStream<Uint8Array>, to: NodeJS.WriteStream): Promise<string> {
+	let text = ''
+	for await (const chunk of stream) {
+		to.write(chunk)
+		text += new TextDecoder().decode(chunk)
+	}
+	return text
+}
+
+const count = (output: string, word: string) =>
+	Number([...output.matchAll(new RegExp(`^\\s*(\\d+) ${word}$`, 'gm'))].at(-1)?.[1] ?? 0)
+
+let passed = 0
+let failed = 0
+let broken = false
 for (const [name, env] of runs) {
 	console.log(`\n=== bun test on ${name} ===`)
-	const run = spawnSync([process.execPath, 'test', '--timeout', '60000', ...args], { env: { ...process.env, ...env }, stdio: ['inherit', 'inherit', 'inherit'] })
-	if (run.exitCode !== 0) failed = true
+	const run = spawn([process.execPath, 'test', '--timeout', '60000', ...args], {
+		env: { ...process.env, ...env },
+		stdio: ['inherit', 'pipe', 'pipe']
+	})
+	const [out, err] = await Promise.all([relay(run.stdout, process.stdout), relay(run.stderr, process.stderr)])
+	if ((await run.exited) !== 0) broken = true
+	passed += count(out + err, 'pass')
+	failed += count(out + err, 'fail')
 }
-process.exit(failed ? 1 : 0)
+console.log(`\n${passed} passed, ${failed} failed`)
+process.exit(broken || failed > 0 ? 1 : 0)
