@@ -3,7 +3,7 @@ import { openapi } from '@elysiajs/openapi'
 import { Elysia, t, ValidationError } from 'elysia'
 import type { Verifier } from './auth'
 import type { Config } from './config'
-import { type Db, isUnavailable, ping } from './database'
+import { codeOf, type Db, isUnavailable, ping } from './database'
 import {
 	ApiError,
 	AuthenticationRequired,
@@ -31,7 +31,9 @@ export interface AppDependencies {
 
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
+// no-store: a user's tasks must not stay in a shared cache or a shared machine's browser.
 const SECURITY_HEADERS = {
+	'cache-control': 'no-store',
 	'x-content-type-options': 'nosniff',
 	'x-frame-options': 'DENY',
 	'referrer-policy': 'no-referrer',
@@ -96,7 +98,11 @@ export function createApp({ db, verify, config, log }: AppDependencies) {
 			return error instanceof Error && error.cause instanceof ApiError
 				? error.cause
 				: new ValidationFailed('The request body is not valid JSON.')
-		if (isUnavailable(error)) return new ServiceUnavailable()
+		if (isUnavailable(error)) {
+			// The code only: a driver's message may name the database host.
+			log({ level: 'warn', request_id: started.get(request)?.id, msg: 'database unavailable', code: codeOf(error) })
+			return new ServiceUnavailable()
+		}
 		log({ level: 'error', request_id: started.get(request)?.id, error: String(error), stack: (error as Error)?.stack })
 		return new InternalError()
 	}

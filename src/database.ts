@@ -4,6 +4,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { openEmbedded } from './embedded'
+import { jsonLog, type Log } from './log'
 import { bundledMigrations } from './migrations' with { type: 'macro' }
 
 export type Db = PgDatabase<PgQueryResultHKT>
@@ -30,16 +31,84 @@ const isPooled = (url: string) => {
 	return hostname.includes('-pooler') || searchParams.get('pgbouncer') === 'true'
 }
 
+// A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
+// no error for many minutes, and postgres.js waits that long for an answer: every request on such
+// a connection would hang. A statement unanswered after this long is taken for that: the whole pool
+// is dropped, which fails its statements as unavailable (503), and a fresh pool serves what follows.
+const STATEMENT_DEADLINE_MS = 5_000
+
+// Migrations may wait for another replica's lock and rewrite big tables: no deadline for them.
+let migrating = false
+
+type Sql = postgres.Sql
+type Statement = Promise<unknown>
+type Transaction = (tx: postgres.TransactionSql) => unknown
+
+function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
+	let current = open()
+	const replace = (stalled: Sql) => {
+		if (stalled !== current) return
+		const fresh = open()
+		// drizzle installed its own type parsers on the first pool; the new one needs them too.
+		Object.assign(fresh.options.parsers, stalled.options.parsers)
+		Object.assign(fresh.options.serializers, stalled.options.serializers)
+		current = fresh
+		void stalled.end({ timeout: 0 })
+	}
+	const watch = <T extends Statement>(statement: T, pool: Sql): T => {
+		if (migrating) return statement
+		const timer = setTimeout(() => replace(pool), STATEMENT_DEADLINE_MS)
+		// Promise.prototype.then observes a postgres.js query without starting it, as its own then would.
+		Promise.prototype.then.call(statement, () => clearTimeout(timer), () => clearTimeout(timer))
+		return statement
+	}
+	const forward = (target: object, property: string | symbol) => {
+		const value: unknown = Reflect.get(target, property)
+		return typeof value === 'function' ? value.bind(target) : value
+	}
+	const inTransaction = (tx: postgres.TransactionSql, pool: Sql) =>
+		new Proxy(tx, {
+			get: (target, property) =>
+				property === 'unsafe'
+					? (...args: Parameters<Sql['unsafe']>) => watch(target.unsafe(...args), pool)
+					: forward(target, property)
+		})
+	const sql = new Proxy(current, {
+		get(_first, property) {
+			const pool = current
+			if (property === 'unsafe') return (...args: Parameters<Sql['unsafe']>) => watch(pool.unsafe(...args), pool)
+			if (property !== 'begin') return forward(pool, property)
+			return (...args: [string, Transaction] | [Transaction]) => {
+				const body = args.pop() as Transaction
+				const run: Transaction = (tx) => body(inTransaction(tx, pool))
+				return watch(args.length ? pool.begin(args[0] as string, run) : pool.begin(run), pool)
+			}
+		}
+	})
+	return { sql, end: () => current.end({ timeout: 5 }) }
+}
+
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
-		const client = postgres(options.databaseUrl, {
-			max: 10,
-			connect_timeout: 3,
-			idle_timeout: 60,
-			prepare: !isPooled(options.databaseUrl),
-			onnotice: () => {}
-		})
-		return { db: drizzlePostgres(client), kind: 'postgres', close: () => client.end({ timeout: 5 }) }
+		const databaseUrl = options.databaseUrl
+		const pool = guardedPool(() =>
+			postgres(databaseUrl, {
+				// Per process, and WORKERS runs one process per core: a few busy connections per core
+				// keep Postgres saturated; postgres.js pipelines further queries on them.
+				max: 4,
+				connect_timeout: 3,
+				idle_timeout: 60,
+				// A reconnect waits at most half a second: the default grows to 20 s during an outage,
+				// and every request then waits that long for its 503, and the recovery as long.
+				backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
+				// Named prepared statements: each query is one round trip once its connection knows it.
+				prepare: !isPooled(databaseUrl),
+				// No array or custom types are read, so skip the type lookup on every new connection.
+				fetch_types: false,
+				onnotice: () => {}
+			})
+		)
+		return { db: drizzlePostgres(pool.sql), kind: 'postgres', close: pool.end }
 	}
 	const { client, unlock } = await openEmbedded(options.dataDir)
 	return {
@@ -54,7 +123,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 
 // Drizzle's own migrator races when replicas start together; this one takes a transaction-scoped
 // advisory lock first, so exactly one replica applies each migration and the rest wait, then skip.
-export async function migrate(db: Db): Promise<void> {
+async function applyMigrations(db: Db): Promise<void> {
 	await db.transaction(async (tx) => {
 		await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`)
 		await tx.execute(sql`create schema if not exists drizzle`)
@@ -68,6 +137,31 @@ export async function migrate(db: Db): Promise<void> {
 			await tx.insert(journal).values({ hash: migration.hash, createdAt: migration.folderMillis })
 		}
 	})
+}
+
+// A database started beside the service (a compose file, a pod) may come up a little later.
+const START_WAIT_MS = 15_000
+const START_RETRY_MS = 1_000
+
+/** Applies the migrations; a database that cannot be reached yet is retried for START_WAIT_MS. */
+export async function migrate(db: Db, log: Log = jsonLog): Promise<void> {
+	const giveUp = Date.now() + START_WAIT_MS
+	migrating = true
+	try {
+		for (let attempt = 1; ; attempt++) {
+			try {
+				return await applyMigrations(db)
+			} catch (error) {
+				if (!isUnavailable(error)) throw error
+				if (Date.now() >= giveUp)
+					throw new Error(`the database did not answer for ${START_WAIT_MS / 1000} s (${codeOf(error)}).`)
+				log({ level: 'warn', msg: 'database unavailable, retrying', attempt, error: codeOf(error) })
+				await Bun.sleep(START_RETRY_MS)
+			}
+		}
+	} finally {
+		migrating = false
+	}
 }
 
 export async function ping(db: Db): Promise<void> {
@@ -93,7 +187,7 @@ const UNAVAILABLE_CODES = new Set([
 ])
 
 // Drizzle wraps driver errors; the driver's code sits on the cause.
-function codeOf(error: unknown): string | undefined {
+export function codeOf(error: unknown): string | undefined {
 	for (let e = error; e instanceof Error; e = e.cause) {
 		const code = (e as { code?: unknown }).code
 		if (typeof code === 'string') return code

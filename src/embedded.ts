@@ -2,41 +2,48 @@ import { PGlite } from '@electric-sql/pglite'
 import initdbPath from '@electric-sql/pglite/initdb.wasm' with { type: 'file' }
 import dataPath from '@electric-sql/pglite/pglite.data' with { type: 'file' }
 import wasmPath from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
+import { dlopen, FFIType } from 'bun:ffi'
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 
 export class DataDirLocked extends Error {}
 
-// PGlite does not lock its folder and two processes on one folder corrupt it, so the folder
-// holds a lock file naming its owner's pid. A lock whose owner is gone (a crash) is taken over.
-function lockDataDir(dir: string): () => void {
-	const file = join(dir, 'todo-api.lock')
-	for (let attempt = 0; attempt < 2; attempt++) {
+const LOCK_EXCLUSIVE = 2
+const LOCK_NONBLOCKING = 4
+
+// flock(2) from the C library. The kernel drops such a lock the moment its process dies, however it
+// dies, so a crash leaves no stale lock and a reused pid cannot hold one; two processes that start at
+// the same instant cannot both get it. Node's fs has no way to take one.
+function loadFlock(): (fd: number, operation: number) => number {
+	for (const library of ['libc.so.6', 'libc.so', 'libc.dylib'])
 		try {
-			const fd = openSync(file, 'wx')
-			writeSync(fd, String(process.pid))
-			closeSync(fd)
-			return () => unlinkSync(file)
-		} catch (error) {
-			if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-			const owner = Number(readFileSync(file, 'utf8'))
-			if (owner && owner !== process.pid && isAlive(owner))
-				throw new DataDirLocked(
-					`${resolve(dir)} is in use by another todo-api (pid ${owner}); one process per DATA_DIR.`
-				)
-			unlinkSync(file)
+			return dlopen(library, { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }).symbols.flock
+		} catch {
+			// Not this platform's name for it: try the next.
 		}
-	}
-	throw new DataDirLocked(`Could not lock ${resolve(dir)}.`)
+	throw new DataDirLocked('Cannot lock DATA_DIR: no C library with flock(2) was found.')
 }
 
-function isAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0)
-		return true
-	} catch (error) {
-		return (error as NodeJS.ErrnoException).code === 'EPERM'
+const inUse = (dir: string, owner: string) =>
+	new DataDirLocked(
+		`${resolve(dir)} is in use by another todo-api (pid ${owner || 'unknown'}); one process per DATA_DIR.`
+	)
+
+// PGlite does not lock its folder and two processes on one folder corrupt it, so the folder holds
+// todo-api.lock, locked while a todo-api uses the folder and naming its pid for the error message.
+// The file stays when the lock is released: removing it could let a third process lock a new file
+// while a second still waits on the old one.
+function lockDataDir(dir: string): () => void {
+	const file = join(dir, 'todo-api.lock')
+	const flock = loadFlock()
+	const fd = openSync(file, 'a+')
+	if (flock(fd, LOCK_EXCLUSIVE | LOCK_NONBLOCKING) !== 0) {
+		closeSync(fd)
+		throw inUse(dir, readFileSync(file, 'utf8').trim())
 	}
+	ftruncateSync(fd)
+	writeSync(fd, String(process.pid))
+	return () => closeSync(fd)
 }
 
 // The wasm and data files are imported as files so `bun build --compile` embeds them;

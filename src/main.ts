@@ -22,6 +22,8 @@ DATA_DIR (./data), PORT (8000), HOST (0.0.0.0), CORS_ORIGINS (http://localhost:3
 WORKERS (processes serving the port; default one per core; always 1 on the embedded database).`
 
 const SHUTDOWN_GRACE_MS = 9_000
+// In-flight requests get this long after SIGTERM; whoever still holds one then is cut off.
+const DRAIN_MS = 5_000
 // Bun answers a body over its limit with a bare 413 of its own; set far above the API's 64 KiB so
 // that the app's reader, which stops at 64 KiB whatever the size announced, answers in JSON.
 const MAX_BODY_BYTES_BUN = 2 ** 31 - 1
@@ -41,7 +43,10 @@ async function serve(): Promise<void> {
 		stopping = true
 		if (!isWorker) jsonLog({ level: 'info', msg: 'stopping', signal })
 		setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref()
-		await Promise.all([app.stop(), children?.stop(signal)])
+		// A client still sending a body after DRAIN_MS (slowloris, a stuck proxy) is cut off, so the
+		// database is always closed, PGlite flushed, and the exit is 0.
+		await Promise.race([Promise.all([app.stop(), children?.stop(signal)]), Bun.sleep(DRAIN_MS)])
+		await app.server?.stop(true)
 		await database.close()
 		process.exit(0)
 	}

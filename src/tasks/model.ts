@@ -60,7 +60,7 @@ export const TaskId = t.Object({
 // t.UnionEnum defaults to its first value unless told otherwise; the defaults here live in queries.ts.
 export const ListQuery = t.Object({
 	completed: t.Optional(t.Boolean({ error: '"completed" must be true or false.' })),
-	q: t.Optional(t.String({ format: 'search-text', error: '"q" must be at most 10,000 characters.' })),
+	q: t.Optional(t.String({ format: 'search-text', error: '"q" must be text of at most 10,000 characters, without NUL.' })),
 	sort: t.Optional(
 		t.UnionEnum(['created_at', 'updated_at', 'title'], {
 			default: undefined,

@@ -1,0 +1,255 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect, type Socket } from 'node:net'
+import { newUser, ORIGIN, SECRET, sign } from '../support/app'
+import { binaryDatabases, killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
+import { jsonLog } from '../../src/log'
+import { binaryCopy, rawExchange } from './processes'
+
+// The binary on this run's database: Postgres when the run has one, else PGlite.
+const database = binaryDatabases.at(-1) ?? binaryDatabases[0]
+let running: Running
+let settings: Record<string, string | undefined>
+
+beforeAll(async () => {
+	const binary = await binaryCopy()
+	settings = await database!.settings()
+	running = await startBinary({ binary, cwd: temporaryFolder(), env: settings })
+}, 60_000)
+
+afterAll(async () => {
+	await running?.stop('SIGTERM')
+	killLeftovers()
+})
+
+interface Raw {
+	socket: Socket
+	received: () => string
+	closed: Promise<void>
+}
+
+function rawConnection(head: string): Promise<Raw> {
+	const { port } = new URL(running.url)
+	const socket = connect(Number(port), '127.0.0.1')
+	let received = ''
+	socket.setEncoding('latin1')
+	socket.on('data', (data: string) => {
+		received += data
+	})
+	socket.on('error', () => {})
+	const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+	return new Promise((resolve, reject) => {
+		socket.once('error', reject)
+		socket.once('connect', () => {
+			if (head) socket.write(head)
+			resolve({ socket, received: () => received, closed })
+		})
+	})
+}
+
+async function healthy(): Promise<void> {
+	const token = await sign({ sub: newUser() })
+	expect((await fetch(`${running.url}/health`)).status).toBe(200)
+	const created = await fetch(`${running.url}/api/tasks`, {
+		method: 'POST',
+		headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+		body: JSON.stringify({ title: 'still served' })
+	})
+	expect(created.status).toBe(201)
+}
+
+const post = (token: string, length: string) =>
+	`POST /api/tasks HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
+	`Content-Type: application/json\r\n${length}\r\n\r\n`
+
+describe('Running it: hostile clients are bounded by the server and others are still served', () => {
+	test('slow and never-ending bodies (slowloris) are cut off by the server, write nothing, and do not stop others', async () => {
+		const user = newUser()
+		const token = await sign({ sub: user })
+		const slow = await Promise.all([
+			// A body that trickles in, one byte at a time.
+			...Array.from({ length: 40 }, () => rawConnection(`${post(token, 'Content-Length: 5000')}{"title":"`)),
+			// A declared body that never comes.
+			...Array.from({ length: 20 }, () => rawConnection(`${post(token, 'Content-Length: 1000')}{"ti`)),
+			// A chunked body that never ends.
+			...Array.from({ length: 20 }, () => rawConnection(`${post(token, 'Transfer-Encoding: chunked')}5\r\n{"tit\r\n`))
+		])
+		let closedCount = 0
+		for (const connection of slow) void connection.closed.then(() => closedCount++)
+		const trickle = setInterval(() => {
+			for (const connection of slow.slice(0, 40)) if (!connection.socket.destroyed) connection.socket.write('a')
+		}, 1_000)
+		try {
+			await healthy()
+			// Bounded: the server closes every one of them by itself (Bun's timeouts), within a minute.
+			const deadline = Date.now() + 60_000
+			while (closedCount < slow.length && Date.now() < deadline) {
+				await healthy()
+				await Bun.sleep(1_000)
+			}
+		} finally {
+			clearInterval(trickle)
+		}
+		expect(closedCount).toBe(slow.length)
+		const listed = await fetch(`${running.url}/api/tasks`, { headers: { authorization: `Bearer ${token}` } })
+		expect(await listed.json()).toEqual([])
+		await healthy()
+	}, 90_000)
+
+	test('a body over 64 KiB announced by Content-Length is refused with 413 at once, before it is sent', async () => {
+		const token = await sign({ sub: newUser() })
+		const connection = await rawConnection(`${post(token, 'Content-Length: 100000000')}{"title":"`)
+		const deadline = Date.now() + 10_000
+		while (!connection.received().includes('\r\n\r\n') && Date.now() < deadline) await Bun.sleep(20)
+		expect(connection.received()).toStartWith('HTTP/1.1 413')
+		expect(connection.received()).toContain('"error_code":"PAYLOAD_TOO_LARGE"')
+		connection.socket.destroy()
+		await healthy()
+	})
+
+	test('huge headers, a huge URL, garbage bytes and unknown methods are refused by the HTTP layer; the server stays up', async () => {
+		const replies = await Promise.all([
+			rawExchange(running.url, { method: 'GET', path: '/health', headers: { 'x-big': 'a'.repeat(100_000) } }),
+			rawExchange(running.url, { method: 'GET', path: `/api/tasks?q=${'a'.repeat(100_000)}`, headers: {} }),
+			rawExchange(running.url, {
+				method: 'GET',
+				path: '/health',
+				headers: Object.fromEntries(Array.from({ length: 500 }, (_, n) => [`x-h${n}`, 'v'.repeat(100)]))
+			}),
+			rawExchange(running.url, { method: 'FOO', path: '/api/tasks', headers: {} }),
+			rawExchange(running.url, { method: 'get', path: '/health', headers: {} })
+		])
+		// Refused (a 4xx) or hung up on (no status), never a 5xx, never served.
+		for (const reply of replies) expect(reply.status === 0 || (reply.status >= 400 && reply.status < 500)).toBe(true)
+		const garbage = await rawConnection('\x16\x03\x01\x02\x00 not http at all\r\n\r\n')
+		await garbage.closed
+		expect(garbage.received()).not.toMatch(/^HTTP\/1\.1 5/)
+		await healthy()
+	})
+
+	test('a thousand idle connections at once do not stop it from serving', async () => {
+		const idle = await Promise.all(Array.from({ length: 1_000 }, () => rawConnection('')))
+		try {
+			await healthy()
+			const replies = await Promise.all(Array.from({ length: 50 }, () => fetch(`${running.url}/health`)))
+			expect(replies.map((r) => r.status)).toEqual(Array(50).fill(200))
+		} finally {
+			for (const connection of idle) connection.socket.destroy()
+		}
+		await healthy()
+	})
+})
+
+describe('Running it: logs and headers', () => {
+	test('the JSON log has one line per request with request_id, method, route, status, ms, user_id, and never a token or a secret', async () => {
+		const user = newUser()
+		const token = await sign({ sub: user })
+		const expired = await sign({ sub: user }, { ttl: Math.floor(Date.now() / 1000) - 3600 })
+		const forged = await sign({ sub: user }, { secret: 'another-secret-that-is-also-long-enough' })
+		const tokens = [token, expired, forged]
+		const sends: [string, string, Record<string, string>, string?][] = []
+		for (const sent of tokens) {
+			sends.push(['GET', '/api/tasks', { authorization: `Bearer ${sent}` }])
+			sends.push(['GET', `/api/tasks?access_token=${sent}&q=${sent}`, { authorization: `Bearer ${token}` }])
+			sends.push([
+				'POST',
+				'/api/tasks',
+				{ authorization: `Bearer ${token}` },
+				JSON.stringify({ title: sent.slice(-200), token: sent })
+			])
+			sends.push(['POST', '/api/tasks', { authorization: `Bearer ${token}` }, `{"not json ${sent}`])
+			sends.push([
+				'GET',
+				`/api/tasks/${sent}`,
+				{ authorization: `Bearer ${sent}`, cookie: `better-auth.session_data=${sent}` }
+			])
+			sends.push(['GET', '/health', { 'x-request-id': sent.slice(0, 100), authorization: sent }])
+		}
+		for (const [method, path, headers, body] of sends) {
+			const response = await fetch(`${running.url}${path}`, {
+				method,
+				headers: { 'content-type': 'application/json', ...headers },
+				body
+			})
+			expect(response.status).toBeLessThan(500)
+			await response.text()
+		}
+		await Bun.sleep(200)
+		const output = running.output()
+		const secrets = [SECRET, ...tokens, ...tokens.map((t) => t.split('.')[2] as string)]
+		if (settings.DATABASE_URL) secrets.push(new URL(settings.DATABASE_URL).password || 'no-password')
+		for (const secret of secrets.filter(Boolean)) expect(output).not.toContain(secret)
+		// The one part of a token that may be logged is the user id it names.
+		const lines = output
+			.trim()
+			.split('\n')
+			.map((line) => JSON.parse(line) as Record<string, unknown>)
+		const requests = lines.filter((line) => line.method !== undefined)
+		expect(requests.length).toBeGreaterThanOrEqual(sends.length)
+		for (const line of requests)
+			expect(Object.keys(line)).toEqual(
+				expect.arrayContaining(['time', 'level', 'request_id', 'method', 'route', 'status', 'ms'])
+			)
+		expect(requests.filter((line) => line.user_id === user).length).toBeGreaterThanOrEqual(tokens.length * 3)
+	})
+
+	test('a token or the values of a failed query inside an error still never reach a log line', async () => {
+		const token = await sign({ sub: newUser() })
+		const error = new Error(`Failed query: insert into "tasks" values ($1, $2)\nparams: ${token},private title`)
+		const written: string[] = []
+		const write = process.stdout.write
+		process.stdout.write = ((text: string) => written.push(text) > 0) as typeof process.stdout.write
+		try {
+			jsonLog({ level: 'error', error: String(error), stack: error.stack, header: `Bearer ${token}` })
+		} finally {
+			process.stdout.write = write
+		}
+		const line = JSON.parse(written.join('')) as { error: string; header: string }
+		expect(written.join('')).not.toContain(token.split('.')[2] as string)
+		expect(written.join('')).not.toContain('private title')
+		expect(line.error).toContain('Failed query: insert into "tasks"')
+		expect(line.header).toBe('Bearer [token]')
+	})
+
+	test('every response carries the security headers and X-Request-Id: success, each error, preflight, docs', async () => {
+		const token = await sign({ sub: newUser() })
+		const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+		const reply = await fetch(`${running.url}/api/tasks`, { method: 'POST', headers: auth, body: '{"title":"h"}' })
+		const created = (await reply.json()) as { id: number }
+		const requests: [string, string, Record<string, string>, string?][] = [
+			['GET', '/health', {}],
+			['GET', '/ready', {}],
+			['GET', '/docs', {}],
+			['GET', '/docs/json', {}],
+			['GET', '/api/tasks', auth],
+			['POST', '/api/tasks', auth, '{"title":"x"}'],
+			['DELETE', `/api/tasks/${created.id}`, auth],
+			['GET', '/api/tasks', {}],
+			['GET', '/api/tasks/0', auth],
+			['GET', '/nowhere', {}],
+			['PATCH', '/api/tasks', auth],
+			['POST', '/api/tasks', auth, 'x'.repeat(70_000)],
+			['POST', '/api/tasks', auth, '{"title":5}'],
+			['HEAD', '/health', {}],
+			['OPTIONS', '/api/tasks', { origin: ORIGIN, 'access-control-request-method': 'POST' }],
+			['OPTIONS', '/api/tasks', { origin: 'https://evil.example', 'access-control-request-method': 'POST' }]
+		]
+		for (const [method, path, headers, body] of requests) {
+			const response = await fetch(`${running.url}${path}`, { method, headers, body })
+			await response.arrayBuffer()
+			const seen = {
+				request: `${method} ${path} -> ${response.status}`,
+				nosniff: response.headers.get('x-content-type-options'),
+				frame: response.headers.get('x-frame-options'),
+				referrer: response.headers.get('referrer-policy'),
+				id: Boolean(response.headers.get('x-request-id'))
+			}
+			expect(seen).toEqual({
+				request: seen.request,
+				nosniff: 'nosniff',
+				frame: 'DENY',
+				referrer: 'no-referrer',
+				id: true
+			})
+		}
+	})
+})

@@ -1,0 +1,147 @@
+import type { Socket, TCPSocketListener } from 'bun'
+
+/**
+ * A loopback TCP proxy put between a todo-api and its Postgres, so a test can take the database
+ * away without stopping the shared server:
+ * - `cut()`: the port refuses connections and every live connection is reset, as when Postgres stops;
+ * - `blackHole()`: connections are accepted and bytes taken, but nothing goes through either way,
+ *   as on a dead network path, which only timeouts can detect;
+ * - `restore()`: forwards again on the same port (connections held in the black hole are dropped).
+ */
+export interface TcpProxy {
+	readonly port: number
+	/** `databaseUrl` with its host and port replaced by the proxy's. */
+	url(databaseUrl: string): string
+	cut(): void
+	blackHole(): void
+	restore(): void
+	close(): void
+}
+
+interface Link {
+	upstream?: Socket<undefined>
+	/** Bytes not yet taken by the upstream (before it connects, or when it pushes back). */
+	toUpstream: Uint8Array[]
+	toClient: Uint8Array[]
+	closed: boolean
+}
+
+type Mode = 'open' | 'cut' | 'black-hole'
+
+// Writes what the socket takes now and queues the rest, in order, for its drain event.
+function send(socket: Socket<unknown> | undefined, queue: Uint8Array[], chunk: Uint8Array) {
+	if (!socket || queue.length) return void queue.push(chunk)
+	const written = socket.write(chunk)
+	if (written < chunk.byteLength) queue.push(chunk.slice(written))
+}
+
+function flush(socket: Socket<unknown>, queue: Uint8Array[]) {
+	while (queue.length) {
+		const chunk = queue[0] as Uint8Array
+		const written = socket.write(chunk)
+		if (written < chunk.byteLength) return void (queue[0] = chunk.slice(written))
+		queue.shift()
+	}
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+	let mode: Mode = 'open'
+	const clients = new Set<Socket<Link>>()
+	let listener: TCPSocketListener<Link> | undefined
+
+	function connectUpstream(client: Socket<Link>) {
+		Bun.connect<undefined>({
+			hostname: target.host,
+			port: target.port,
+			socket: {
+				open(upstream) {
+					if (mode !== 'open' || client.data.closed) return void upstream.end()
+					client.data.upstream = upstream
+					flush(upstream, client.data.toUpstream)
+				},
+				data(_upstream, chunk) {
+					if (mode === 'open') send(client, client.data.toClient, new Uint8Array(chunk))
+				},
+				drain(upstream) {
+					flush(upstream, client.data.toUpstream)
+				},
+				close() {
+					if (mode === 'open') client.end()
+				},
+				error() {
+					client.end()
+				}
+			}
+		}).catch(() => client.end())
+	}
+
+	function listen(port: number) {
+		listener = Bun.listen<Link>({
+			hostname: '127.0.0.1',
+			port,
+			socket: {
+				open(client) {
+					client.data = { toUpstream: [], toClient: [], closed: false }
+					clients.add(client)
+					if (mode === 'open') connectUpstream(client)
+				},
+				data(client, chunk) {
+					if (mode === 'open') send(client.data.upstream, client.data.toUpstream, new Uint8Array(chunk))
+				},
+				drain(client) {
+					flush(client, client.data.toClient)
+				},
+				close(client) {
+					client.data.closed = true
+					clients.delete(client)
+					client.data.upstream?.end()
+				},
+				error(client) {
+					client.data.closed = true
+					clients.delete(client)
+					client.data.upstream?.end()
+				}
+			}
+		})
+		return listener.port
+	}
+
+	const dropAll = () => {
+		for (const client of clients) {
+			client.data.upstream?.terminate()
+			client.terminate()
+		}
+		clients.clear()
+	}
+
+	const port = listen(0)
+	return {
+		port,
+		url(databaseUrl) {
+			const url = new URL(databaseUrl)
+			url.hostname = '127.0.0.1'
+			url.port = String(port)
+			return url.href
+		},
+		cut() {
+			mode = 'cut'
+			listener?.stop(true)
+			listener = undefined
+			dropAll()
+		},
+		blackHole() {
+			mode = 'black-hole'
+			if (!listener) listen(port)
+		},
+		restore() {
+			if (mode === 'black-hole') dropAll()
+			mode = 'open'
+			if (!listener) listen(port)
+		},
+		close() {
+			mode = 'cut'
+			listener?.stop(true)
+			dropAll()
+		}
+	}
+}
