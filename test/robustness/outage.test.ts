@@ -157,7 +157,3 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect(failed).not.toContain(PASSWORD)
 	}, 60_000)
 })
-
-describe.if(!databaseUrl)('Running it: the database goes away and comes back (Postgres)', () => {
-	test.skip('runs when TEST_DATABASE_URL names a Postgres', () => {})
-})

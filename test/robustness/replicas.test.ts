@@ -138,7 +138,3 @@ describe.if(Boolean(databaseUrl))('Running it: several replicas on one database 
 		}
 	}, 60_000)
 })
-
-describe.if(!databaseUrl)('Running it: several replicas on one database (Postgres)', () => {
-	test.skip('runs when TEST_DATABASE_URL names a Postgres', () => {})
-})
