@@ -5,8 +5,14 @@ import { AuthenticationRequired } from './errors'
 import { type KeySetOptions, KeySetUnavailable, remoteKeySet } from './jwks'
 import { jsonLog, type Log } from './log'
 
-/** Resolves to the user id a bearer token names, or throws AuthenticationRequired. */
-export type Verifier = (token: string) => Promise<string>
+/** Who a verified token names, and until when (ms since the epoch) it may be taken as such. */
+export interface Identity {
+	userId: string
+	until: number
+}
+
+/** Resolves to the identity a bearer token carries, or throws AuthenticationRequired. */
+export type Verifier = (token: string) => Promise<Identity>
 
 export interface VerifierOptions {
 	log?: Log
@@ -31,12 +37,11 @@ function userIdOf(payload: JWTPayload): string | undefined {
 }
 
 // A cookie cache token outlives a session signed out or expired on the server for up to its
-// maxAge; the session's own expiry, when the token carries it, is still honoured.
-function sessionExpired(payload: JWTPayload): boolean {
+// maxAge; the session's own expiry, when the token carries it, is still honoured. NaN when unreadable.
+function sessionEnd(payload: JWTPayload): number {
 	const expiresAt = (payload.session as { expiresAt?: unknown } | undefined)?.expiresAt
-	if (expiresAt === undefined) return false
-	const at = typeof expiresAt === 'string' || typeof expiresAt === 'number' ? new Date(expiresAt).getTime() : Number.NaN
-	return !(at + CLOCK_SKEW_SECONDS * 1000 > Date.now())
+	if (expiresAt === undefined) return Infinity
+	return typeof expiresAt === 'string' || typeof expiresAt === 'number' ? new Date(expiresAt).getTime() : Number.NaN
 }
 
 export function createVerifier(
@@ -74,8 +79,11 @@ export function createVerifier(
 		}
 		const userId = userIdOf(payload)
 		if (!userId) throw new AuthenticationRequired('The token names no user.')
-		if (sessionExpired(payload)) throw new AuthenticationRequired('The session in the token has expired.')
-		return userId
+		const session = sessionEnd(payload)
+		if (!(session + CLOCK_SKEW_SECONDS * 1000 > Date.now()))
+			throw new AuthenticationRequired('The session in the token has expired.')
+		// jwtVerify required exp, so it is a number here.
+		return { userId, until: Math.min((payload.exp ?? 0) * 1000, session) }
 	}
 }
 
@@ -86,5 +94,5 @@ export const authentication = (verify: Verifier) =>
 	new Elysia({ name: 'authentication' }).derive({ as: 'scoped' }, async ({ request }) => {
 		const match = BEARER.exec(request.headers.get('authorization') ?? '')
 		if (!match?.[1]) throw new AuthenticationRequired()
-		return { userId: await verify(match[1]) }
+		return { userId: (await verify(match[1])).userId }
 	})
