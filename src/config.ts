@@ -8,11 +8,14 @@ export interface Config {
 	port: number
 	host: string
 	corsOrigins: string[]
+	/** WORKERS as set; src/workers.ts decides the count from it and the database. */
+	workers: number | undefined
 }
 
 export class ConfigError extends Error {}
 
 const MIN_SECRET_BYTES = 32
+const MAX_WORKERS = 64
 
 function url(name: string, value: string, protocols: string[]): string {
 	let parsed: URL
@@ -32,6 +35,12 @@ function port(value: string): number {
 	return Number(value)
 }
 
+function workers(value: string): number {
+	if (!/^\d{1,2}$/.test(value) || Number(value) < 1 || Number(value) > MAX_WORKERS)
+		throw new ConfigError(`WORKERS must be a whole number from 1 to ${MAX_WORKERS}, not "${value}".`)
+	return Number(value)
+}
+
 function origin(value: string): string {
 	const parsed = url('CORS_ORIGINS', value, ['http:', 'https:'])
 	return new URL(parsed).origin
@@ -47,6 +56,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 	if (secret && Buffer.byteLength(secret) < MIN_SECRET_BYTES)
 		throw new ConfigError(`BETTER_AUTH_SECRET must be at least ${MIN_SECRET_BYTES} bytes long.`)
 	const databaseUrl = text(env.DATABASE_URL)
+	const workerSetting = text(env.WORKERS)
 	return {
 		secret,
 		authUrl: authUrl && url('BETTER_AUTH_URL', authUrl, ['http:', 'https:']).replace(/\/+$/, ''),
@@ -60,6 +70,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 			.split(',')
 			.map((o) => o.trim())
 			.filter(Boolean)
-			.map(origin)
+			.map(origin),
+		workers: workerSetting === undefined ? undefined : workers(workerSetting)
 	}
 }

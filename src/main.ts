@@ -31,7 +31,7 @@ const MAX_BODY_BYTES_BUN = 2 ** 31 - 1
 async function serve(): Promise<void> {
 	const config = loadConfig()
 	const isWorker = process.env[WORKER_ENV] !== undefined
-	const workers = isWorker ? 1 : workerCount(process.env, !config.databaseUrl, jsonLog)
+	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
 	const database = await openDatabase(config)
 	// Only the primary migrates, and before any worker exists.
 	if (!isWorker) await migrate(database.db)

@@ -1,6 +1,5 @@
 import { type Subprocess, spawn } from 'bun'
 import { availableParallelism } from 'node:os'
-import { ConfigError } from './config'
 import type { Log } from './log'
 
 /** Set on the processes the primary spawns: they serve, but neither migrate nor spawn. */
@@ -8,22 +7,18 @@ export const WORKER_ENV = 'TODO_API_WORKER'
 /** The primary's pid, so a worker can tell at once whether its primary is still there. */
 const PRIMARY_ENV = 'TODO_API_PRIMARY'
 
-const MAX_WORKERS = 64
 // A worker that keeps dying is not restarted forever: at most this many restarts a minute.
 const RESTARTS_PER_MINUTE = 10
 const RESTART_DELAY_MS = 250
 
 /**
- * WORKERS: how many processes serve the port (default: one per core). The embedded database
- * belongs to exactly one process, so without DATABASE_URL it is always 1.
+ * How many processes serve the port: WORKERS, else one per core. The embedded database belongs to
+ * exactly one process, so without DATABASE_URL it is always 1.
  */
-export function workerCount(env: Record<string, string | undefined>, embedded: boolean, log: Log): number {
-	const text = env.WORKERS?.trim()
-	if (text && !(/^\d{1,2}$/.test(text) && Number(text) >= 1 && Number(text) <= MAX_WORKERS))
-		throw new ConfigError(`WORKERS must be a whole number from 1 to ${MAX_WORKERS}, not "${text}".`)
-	if (!embedded) return text ? Number(text) : availableParallelism()
-	if (text && text !== '1')
-		log({ level: 'warn', msg: `WORKERS=${text} ignored: the embedded database (no DATABASE_URL) is served by one process` })
+export function workerCount(workers: number | undefined, embedded: boolean, log: Log): number {
+	if (!embedded) return workers ?? availableParallelism()
+	if (workers !== undefined && workers !== 1)
+		log({ level: 'warn', msg: `WORKERS=${workers} ignored: the embedded database (no DATABASE_URL) is served by one process` })
 	return 1
 }
 
