@@ -1,6 +1,5 @@
 import { max, sql } from 'drizzle-orm'
 import { bigint, pgSchema, type PgDatabase, type PgQueryResultHKT, serial, text } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import { openEmbedded } from './embedded'
@@ -21,6 +20,8 @@ const journal = pgSchema('drizzle').table('__drizzle_migrations', {
 	hash: text('hash').notNull(),
 	createdAt: bigint('created_at', { mode: 'number' })
 })
+
+const migrations = bundledMigrations()
 
 // Any fixed number: every replica must use the same one.
 const MIGRATION_LOCK = 7_346_201
@@ -110,6 +111,8 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 		)
 		return { db: drizzlePostgres(pool.sql), kind: 'postgres', close: pool.end }
 	}
+	// Loaded here, not at start: a Postgres deployment never evaluates PGlite's code.
+	const { drizzle: drizzlePglite } = await import('drizzle-orm/pglite')
 	const { client, unlock } = await openEmbedded(options.dataDir)
 	return {
 		db: drizzlePglite(client),
@@ -121,9 +124,22 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 	}
 }
 
+// The common start: a database some replica has already brought up to date. One read, no lock,
+// no transaction; anything else (no journal yet, an older one, an error) takes the locked path.
+async function upToDate(db: Db): Promise<boolean> {
+	const latest = migrations.at(-1)?.folderMillis
+	try {
+		const [last] = await db.select({ at: max(journal.createdAt) }).from(journal)
+		return last?.at === latest
+	} catch {
+		return false
+	}
+}
+
 // Drizzle's own migrator races when replicas start together; this one takes a transaction-scoped
 // advisory lock first, so exactly one replica applies each migration and the rest wait, then skip.
 async function applyMigrations(db: Db): Promise<void> {
+	if (await upToDate(db)) return
 	await db.transaction(async (tx) => {
 		await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`)
 		await tx.execute(sql`create schema if not exists drizzle`)
@@ -131,7 +147,7 @@ async function applyMigrations(db: Db): Promise<void> {
 			sql`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`
 		)
 		const [last] = await tx.select({ at: max(journal.createdAt) }).from(journal)
-		for (const migration of bundledMigrations()) {
+		for (const migration of migrations) {
 			if (migration.folderMillis <= (last?.at ?? 0)) continue
 			for (const statement of migration.sql) await tx.execute(sql.raw(statement))
 			await tx.insert(journal).values({ hash: migration.hash, createdAt: migration.folderMillis })

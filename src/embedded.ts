@@ -1,9 +1,9 @@
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import initdbPath from '@electric-sql/pglite/initdb.wasm' with { type: 'file' }
 import dataPath from '@electric-sql/pglite/pglite.data' with { type: 'file' }
 import wasmPath from '@electric-sql/pglite/pglite.wasm' with { type: 'file' }
 import { dlopen, FFIType } from 'bun:ffi'
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 
 export class DataDirLocked extends Error {}
@@ -46,19 +46,34 @@ function lockDataDir(dir: string): () => void {
 	return () => closeSync(fd)
 }
 
+// Postgres's defaults are sized for a server of its own: 128 MB of shared buffers that the wasm
+// build zeroes at every start (a third of the start-up time and of the idle memory) and slots for
+// 100 connections. One process holds this database through one connection; the OS page cache
+// still keeps what does not fit in the buffers.
+const SETTINGS = ['shared_buffers=16MB', 'max_connections=4', 'superuser_reserved_connections=0', 'reserved_connections=0']
+	.concat(['autovacuum_worker_slots=1', 'max_wal_senders=0', 'max_replication_slots=0'])
+	.flatMap((setting) => ['-c', setting])
+
+const compile = async (path: string) => WebAssembly.compile(await Bun.file(path).arrayBuffer())
+
 // The wasm and data files are imported as files so `bun build --compile` embeds them;
 // PGlite's own lookup next to its module fails inside a compiled binary.
 export async function openEmbedded(dir: string): Promise<{ client: PGlite; unlock: () => void }> {
 	mkdirSync(dir, { recursive: true })
 	const unlock = lockDataDir(dir)
 	try {
-		const [pgliteWasmModule, initdbWasmModule] = await Promise.all(
-			[wasmPath, initdbPath].map(async (path) => WebAssembly.compile(await Bun.file(path).arrayBuffer()))
-		)
-		const client = await PGlite.create(join(dir, 'pgdata'), {
+		const { PGlite } = await import('@electric-sql/pglite')
+		const pgdata = join(dir, 'pgdata')
+		const fresh = !existsSync(join(pgdata, 'PG_VERSION'))
+		const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
+			compile(wasmPath),
+			fresh ? compile(initdbPath) : undefined
+		])
+		const client = await PGlite.create(pgdata, {
 			pgliteWasmModule,
 			initdbWasmModule,
-			fsBundle: Bun.file(dataPath)
+			fsBundle: Bun.file(dataPath),
+			startParams: [...PGlite.defaultStartParams, ...SETTINGS]
 		})
 		return { client, unlock }
 	} catch (error) {
