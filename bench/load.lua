@@ -79,9 +79,12 @@ function request()
 end
 
 if rate then
-  -- Each connection waits connections/rate seconds between requests: about `rate` in total.
+  -- Each connection waits connections/rate seconds between requests on average: about `rate` in
+  -- total. The waits are drawn at random (exponentially, as between independent users' clicks):
+  -- equal waits keep every connection in step, and the service would see bursts of `connections`
+  -- requests at once instead of a steady rate.
   local pause = connections * 1000 / rate
-  function delay() return pause end
+  function delay() return -math.log(1 - math.random()) * pause end
 end
 
 function done(summary, latency, requests)
