@@ -33,9 +33,11 @@ async function serve(): Promise<void> {
 	const isWorker = process.env[WORKER_ENV] !== undefined
 	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
 	const database = await openDatabase(config)
-	// Only the primary migrates, and before any worker exists.
-	if (!isWorker) await migrate(database.db)
+	// Only the primary migrates, and before any worker exists. The app is built while the database
+	// answers; it serves nothing before the migrations are in.
+	const migrated = isWorker ? undefined : migrate(database.db)
 	const app = createApp({ db: database.db, verify: cacheTokens(createVerifier(config)), config, log: jsonLog })
+	await migrated
 	let children: ReturnType<typeof superviseWorkers> | undefined
 	let stopping = false
 	const stop = async (signal: NodeJS.Signals) => {
