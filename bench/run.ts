@@ -160,29 +160,28 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 	}
 	const noDoomed = { base: 0, count: 0 }
 	const rows: Row[] = []
+	let pgbenchCreate = 0
+	// Each scenario's ceiling is measured right after it: the machine is shared, and a ratio of two
+	// runs minutes apart would measure the neighbours' load as much as ours.
 	for (const scenario of SCENARIOS) {
 		const deletes = scenario === 'delete' || scenario === 'mixed'
 		const doomed = deletes ? await refill(scenario) : noDoomed
 		const load = await drive(scenario, doomed, undefined, deletes ? 'list' : scenario)
 		if (scenario === 'create') createRate = load.rate
 		if (scenario === 'list') listRate = load.rate
-		console.log(`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors`)
-		rows.push({ database: half.name, scenario, ...load })
+		const count = Math.ceil(Math.max(20_000, (pgbenchCreate || 5000) * (seconds + 1) * 1.5))
+		const ceilingDoomed = deletes ? await half.withDb((exec) => addDoomed(exec, count)) : noDoomed
+		const ceiling = await half.ceiling(scenario, statements, ceilingDoomed)
+		if (scenario === 'create') pgbenchCreate = ceiling.rate
+		console.log(
+			`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors; ceiling ${Math.round(ceiling.rate)}/s`
+		)
+		rows.push({ database: half.name, scenario, ...load, ceiling: ceiling.rate })
 	}
 	const pageBig = await drive('page-big', noDoomed)
 	const pageSmall = await drive('page-small', noDoomed)
 	const fixed = await drive('mixed', await refill('mixed'), FIXED_RATE)
 	console.log(`  ${half.name} fixed ${FIXED_RATE}/s: p99 ${fixed.p99Ms.toFixed(2)} ms`)
-	let pgbenchCreate = 0
-	for (const row of rows) {
-		const deletes = row.scenario === 'delete' || row.scenario === 'mixed'
-		const count = Math.ceil(Math.max(20_000, (pgbenchCreate || 5000) * (seconds + 1) * 1.5))
-		const doomed = deletes ? await half.withDb((exec) => addDoomed(exec, count)) : noDoomed
-		const ceiling = await half.ceiling(row.scenario, statements, doomed)
-		if (row.scenario === 'create') pgbenchCreate = ceiling.rate
-		row.ceiling = ceiling.rate
-		console.log(`  ${half.name} ceiling ${row.scenario}: ${Math.round(ceiling.rate)}/s`)
-	}
 	return {
 		rows,
 		firstHealthMs: median(starts.map((s) => s.firstHealthMs)),
