@@ -210,6 +210,20 @@ describe('Running it: logs and headers', () => {
 		expect(line.header).toBe('Bearer [token]')
 	})
 
+	test('the values of a failed query are masked in a line that holds no token', () => {
+		const error = new Error('Failed query: update "tasks" set "title" = $1\nparams: private title,42')
+		const written: string[] = []
+		const write = process.stdout.write
+		process.stdout.write = ((text: string) => written.push(text) > 0) as typeof process.stdout.write
+		try {
+			jsonLog({ level: 'error', error: String(error) })
+		} finally {
+			process.stdout.write = write
+		}
+		expect(written.join('')).not.toContain('private title')
+		expect((JSON.parse(written.join('')) as { error: string }).error).toContain('params: [redacted]')
+	})
+
 	test('every response carries the security headers and X-Request-Id: success, each error, preflight, docs', async () => {
 		const token = await sign({ sub: newUser() })
 		const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
