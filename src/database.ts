@@ -124,13 +124,17 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 	}
 }
 
+// When the newest migration applied to this database was written; 0 when none was.
+async function lastApplied(db: Pick<Db, 'select'>): Promise<number> {
+	const [last] = await db.select({ at: max(journal.createdAt) }).from(journal)
+	return last?.at ?? 0
+}
+
 // The common start: a database some replica has already brought up to date. One read, no lock,
 // no transaction; anything else (no journal yet, an older one, an error) takes the locked path.
 async function upToDate(db: Db): Promise<boolean> {
-	const latest = migrations.at(-1)?.folderMillis
 	try {
-		const [last] = await db.select({ at: max(journal.createdAt) }).from(journal)
-		return last?.at === latest
+		return (await lastApplied(db)) === migrations.at(-1)?.folderMillis
 	} catch {
 		return false
 	}
@@ -146,9 +150,9 @@ async function applyMigrations(db: Db): Promise<void> {
 		await tx.execute(
 			sql`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`
 		)
-		const [last] = await tx.select({ at: max(journal.createdAt) }).from(journal)
+		const last = await lastApplied(tx)
 		for (const migration of migrations) {
-			if (migration.folderMillis <= (last?.at ?? 0)) continue
+			if (migration.folderMillis <= last) continue
 			for (const statement of migration.sql) await tx.execute(sql.raw(statement))
 			await tx.insert(journal).values({ hash: migration.hash, createdAt: migration.folderMillis })
 		}
