@@ -1,7 +1,7 @@
 // The database's own limit on the API's statements: pgbench on Postgres, a Bun loop on PGlite.
 import type { PGlite } from '@electric-sql/pglite'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { Doomed } from './seed'
 import { TASKS_PER_USER, USER_BASE, USERS } from './seed'
 import type { Kind, Statement } from './statements'
@@ -76,17 +76,38 @@ export interface PgTarget {
 export interface Rate {
 	rate: number
 	latencyMs: number
+	/** Percentiles of each transaction's own time, measured only at a fixed rate. */
+	p50Ms?: number
+	p99Ms?: number
 }
 
-/** Runs the scenario's statements with pgbench (prepared, `clients` connections) for `seconds`. */
+export interface CeilingOptions {
+	seconds: number
+	doomed: Doomed
+	/** Transactions per second, arriving at random (Poisson) as wrk's fixed-rate connections send. */
+	rate?: number
+}
+
+function percentiles(latenciesMs: number[]): { p50Ms: number; p99Ms: number } {
+	const sorted = latenciesMs.sort((a, b) => a - b)
+	const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+	return { p50Ms: at(0.5), p99Ms: at(0.99) }
+}
+
+/**
+ * Runs the scenario's statements with pgbench (prepared, `clients` connections) for `seconds`, as
+ * fast as it can or at a fixed rate.
+ */
 export async function pgbench(
 	target: PgTarget,
 	scenario: string,
 	statements: Record<Kind, Statement[]>,
-	{ clients, seconds, doomed, dir }: { clients: number; seconds: number; doomed: Doomed; dir: string }
+	{ clients, seconds, doomed, rate, dir }: CeilingOptions & { clients: number; dir: string }
 ): Promise<Rate> {
 	const args = ['-h', target.host, '-p', target.port, '-U', target.user, '-n', '-M', 'prepared']
 	args.push('-c', String(clients), '-j', '2', '-T', String(seconds))
+	const logPrefix = join(dir, `pgbench-${scenario}-${Date.now()}`)
+	if (rate) args.push('-R', String(rate), '-l', `--log-prefix=${logPrefix}`)
 	args.push('-D', 'n=0', '-D', `clients=${clients}`, '-D', `doomed_base=${doomed.base}`)
 	for (const [kind, weight] of MIX[scenario] ?? []) {
 		const { script, constants } = pgbenchScript(kind, statements[kind])
@@ -101,18 +122,34 @@ export async function pgbench(
 	const latency = /latency average = ([\d.]+) ms/.exec(out)
 	const failed = /number of failed transactions: (\d+)/.exec(out)
 	if (code !== 0 || !tps || (failed && failed[1] !== '0')) throw new Error(`pgbench ${scenario} failed: ${out}${err}`)
-	return { rate: Number(tps[1]), latencyMs: Number(latency?.[1] ?? 0) }
+	const measured = { rate: Number(tps[1]), latencyMs: Number(latency?.[1] ?? 0) }
+	return rate ? { ...measured, ...percentiles(transactionTimes(logPrefix)) } : measured
+}
+
+// A log line per transaction: client, number, time (µs, counted from when it was due), script,
+// epoch s, µs, and its lag (µs from when it was due to when it began). wrk times a request from
+// when it is sent, so the lag, spent waiting for a client's previous transaction, is taken off.
+function transactionTimes(logPrefix: string): number[] {
+	const dir = dirname(logPrefix)
+	const times: number[] = []
+	for (const file of readdirSync(dir).filter((name) => join(dir, name).startsWith(`${logPrefix}.`)))
+		for (const line of readFileSync(join(dir, file), 'utf8').split('\n')) {
+			const fields = line.split(' ')
+			if (fields.length >= 7) times.push((Number(fields[2]) - Number(fields[6])) / 1000)
+		}
+	return times
 }
 
 /**
  * PGlite runs one statement at a time, whatever the number of callers: this is its rate on the
- * scenario's statements from a loop in the same process, with the parameters pgbench would use.
+ * scenario's statements from a loop in the same process, with the parameters pgbench would use;
+ * at a fixed rate, a transaction due while another runs waits for it, as it would in the API.
  */
 export async function pgliteRate(
 	client: PGlite,
 	scenario: string,
 	statements: Record<Kind, Statement[]>,
-	{ seconds, doomed }: { seconds: number; doomed: Doomed }
+	{ seconds, doomed, rate }: CeilingOptions
 ): Promise<Rate> {
 	const mix = MIX[scenario] ?? []
 	const total = mix.reduce((sum, [, weight]) => sum + weight, 0)
@@ -130,10 +167,7 @@ export async function pgliteRate(
 		const u = 1 + Math.floor(Math.random() * USERS) + (kind === 'create' ? USERS : 0)
 		return { uid: String(USER_BASE + u), id: (u - 1) * TASKS_PER_USER + 1 + Math.floor(Math.random() * TASKS_PER_USER) }
 	}
-	const until = performance.now() + seconds * 1000
-	const started = performance.now()
-	let done = 0
-	while (performance.now() < until) {
+	const transaction = async () => {
 		const kind = draw()
 		const chosen = values(kind)
 		for (const statement of statements[kind])
@@ -141,8 +175,29 @@ export async function pgliteRate(
 				statement.sql,
 				statement.params.map((p) => ('variable' in p ? chosen[p.variable] : p.value))
 			)
+	}
+	const started = performance.now()
+	const until = started + seconds * 1000
+	const latenciesMs: number[] = []
+	let due = started
+	let previousEnd = started
+	let done = 0
+	while (performance.now() < until) {
+		// Waiting behind the previous transaction counts; a timer that wakes late does not.
+		let queuedMs = 0
+		if (rate) {
+			due += -Math.log(1 - Math.random()) * (1000 / rate)
+			queuedMs = Math.max(0, previousEnd - due)
+			const wait = due - performance.now()
+			if (wait > 0) await Bun.sleep(wait)
+		}
+		const begun = performance.now()
+		await transaction()
+		previousEnd = performance.now()
+		latenciesMs.push(queuedMs + previousEnd - begun)
 		done++
 	}
 	const elapsed = (performance.now() - started) / 1000
-	return { rate: done / elapsed, latencyMs: (elapsed * 1000) / done }
+	const measured = { rate: done / elapsed, latencyMs: (elapsed * 1000) / done }
+	return rate ? { ...measured, ...percentiles(latenciesMs) } : measured
 }

@@ -1,4 +1,5 @@
 // The bench's table, as printed and as kept in bench/results/*.json.
+import type { Rate } from './ceiling'
 import type { Kind, Statement } from './statements'
 import type { Load } from './wrk'
 
@@ -17,7 +18,8 @@ export interface HalfResults {
 	idleRssMiB: number[]
 	pageBig: Load
 	pageSmall: Load
-	fixed: Load & { target: number }
+	/** `floor`: the database's own latency on the same statements at the same rate. */
+	fixed: Load & { target: number; floor: Rate }
 	statements: Record<Kind, Statement[]>
 }
 
@@ -66,6 +68,11 @@ export function report(results: Results): string {
 				name,
 				`p99 at a fixed ${half.fixed.target} req/s (mixed)`,
 				`${fixed(half.fixed.p99Ms, 2)} ms (p50 ${fixed(half.fixed.p50Ms, 2)} ms, ${fixed(half.fixed.rate)} req/s, ${half.fixed.errors} errors)`
+			],
+			[
+				name,
+				`the database's own p99 at ${half.fixed.target}/s (same statements)`,
+				`${fixed(half.fixed.floor.p99Ms ?? 0, 2)} ms (p50 ${fixed(half.fixed.floor.p50Ms ?? 0, 2)} ms, ${fixed(half.fixed.floor.rate)}/s)`
 			],
 			[
 				name,
