@@ -21,6 +21,8 @@ export interface HalfResults {
 	/** `floor`: the database's own latency on the same statements at the same rate. */
 	fixed: Load & { target: number; floor: Rate }
 	statements: Record<Kind, Statement[]>
+	/** `get` served by bench/bare.ts: Bun.serve and postgres.js alone (Postgres only). */
+	bare?: Load
 }
 
 export interface Results {
@@ -60,6 +62,13 @@ export function report(results: Results): string {
 				r.ceiling ? `${fixed((100 * r.rate) / r.ceiling)} %` : '-'
 			])
 		const idle = half.idleRssMiB
+		const get = half.rows.find((r) => r.scenario === 'get')
+		if (half.bare && get?.ceiling)
+			facts.push([
+				name,
+				'get on the bare stack: Bun.serve + postgres.js, same statement',
+				`${fixed(half.bare.rate)} req/s (${fixed((100 * half.bare.rate) / get.ceiling)} % of ceiling); the API serves ${fixed((100 * get.rate) / half.bare.rate)} % of it`
+			])
 		facts.push(
 			[name, 'exec to first 200 (/health, median)', `${fixed(half.firstHealthMs, 1)} ms over ${half.starts} starts`],
 			[name, 'exec to first 200 (GET /api/tasks, median)', `${fixed(half.firstApiMs, 1)} ms`],

@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir, userInfo } from 'node:os'
+import { availableParallelism, tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
@@ -18,8 +18,8 @@ import { MIX, pgbench, type PgTarget, pgliteRate, type Rate } from './ceiling'
 import { report, type Results, type Row } from './report'
 import { addDoomed, type Doomed, type Exec, seed, signTokens, TASKS_PER_USER, USERS } from './seed'
 import { captureStatements, type Kind, recorder, type Statement } from './statements'
-import { type Server, startServer, treeRss } from './server'
-import { wrk } from './wrk'
+import { type Server, startBare, startServer, treeRss } from './server'
+import { type Load, wrk } from './wrk'
 
 const ROOT = join(import.meta.dir, '..')
 const CONNECTIONS = 64
@@ -62,6 +62,8 @@ interface Half {
 	withDb<T>(fn: (exec: Exec, db: Db) => Promise<T>): Promise<T>
 	/** The database's own rate on the scenario's statements, or its latency at a fixed `rate`. */
 	ceiling(scenario: string, statements: Record<Kind, Statement[]>, doomed: Doomed, rate?: number): Promise<Rate>
+	/** Postgres only: the bare stack (bench/bare.ts) serving `get` with its statement. */
+	startBare?(statement: Statement): ReturnType<typeof startBare>
 	close(): Promise<void>
 }
 
@@ -95,6 +97,7 @@ async function postgresHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 		withDb: (fn) => fn(execOn(db), db),
 		ceiling: (scenario, statements, doomed, rate) =>
 			pgbench(target, scenario, statements, { clients: CONNECTIONS, seconds, doomed, rate, dir: work }),
+		startBare: (statement) => startBare(url, statement, Number(options.workers) || availableParallelism()),
 		close: () => client.end()
 	}
 }
@@ -164,6 +167,18 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		}
 	}
 	const noDoomed = { base: 0, count: 0 }
+	let bare: Load | undefined
+	const driveBare = async (start: NonNullable<Half['startBare']>, statement: Statement | undefined) => {
+		if (!statement) throw new Error('no statement was captured for get')
+		const server = await start(statement)
+		const data = luaData(noDoomed)
+		try {
+			await wrk(server.url, 'get', { data, connections: CONNECTIONS, seconds: 1, pid: server.pid })
+			return await wrk(server.url, 'get', { data, connections: CONNECTIONS, seconds, pid: server.pid })
+		} finally {
+			await server.stop()
+		}
+	}
 	const rows: Row[] = []
 	let pgbenchCreate = 0
 	// Each scenario's ceiling is measured right after it: the machine is shared, and a ratio of two
@@ -182,6 +197,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 			`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors; ceiling ${Math.round(ceiling.rate)}/s`
 		)
 		rows.push({ database: half.name, scenario, ...load, ceiling: ceiling.rate })
+		if (scenario === 'get' && half.startBare) bare = await driveBare(half.startBare, statements.get[0])
 	}
 	const pageBig = await drive('page-big', noDoomed)
 	const pageSmall = await drive('page-small', noDoomed)
@@ -200,6 +216,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		pageBig,
 		pageSmall,
 		fixed: { target: FIXED_RATE, ...fixed, floor },
+		bare,
 		statements
 	}
 }

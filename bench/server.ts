@@ -2,6 +2,8 @@
 import { type Subprocess, spawn } from 'bun'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { join } from 'node:path'
+import type { Statement } from './statements'
 
 export interface Server {
 	url: string
@@ -67,6 +69,39 @@ export async function startServer(binary: string, env: Record<string, string>, t
 			return code
 		}
 	}
+}
+
+/** Starts `processes` copies of bench/bare.ts on one port, answering `get` with `statement`. */
+export async function startBare(
+	databaseUrl: string,
+	statement: Statement,
+	processes: number
+): Promise<Pick<Server, 'url' | 'pid' | 'stop'>> {
+	const port = await freePort()
+	const url = `http://127.0.0.1:${port}`
+	const env = { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PORT: String(port), BARE_STATEMENT: JSON.stringify(statement) }
+	const children = Array.from({ length: processes }, () =>
+		spawn([process.execPath, join(import.meta.dir, 'bare.ts')], { env, stdin: 'ignore', stdout: 'pipe', stderr: 'inherit' })
+	)
+	const stop = async () => {
+		for (const child of children) child.kill('SIGKILL')
+		await Promise.all(children.map((child) => child.exited))
+		return 0
+	}
+	// Every process must listen before the load starts, or the first one gets every connection.
+	const listening = await Promise.race([
+		Promise.all(children.map((child) => child.stdout.getReader().read())),
+		Bun.sleep(10_000).then(() => undefined)
+	])
+	if (!listening || listening.some((line) => line.done)) {
+		await stop()
+		throw new Error('bench/bare.ts did not listen')
+	}
+	if ((await fetch(`${url}/api/tasks/1`)).status !== 200) {
+		await stop()
+		throw new Error('bench/bare.ts did not answer GET /api/tasks/1')
+	}
+	return { url, pid: children[0]?.pid ?? 0, stop }
 }
 
 function parentOf(pid: string): number | undefined {
