@@ -1,4 +1,5 @@
-// Starts the compiled binary the way an operator would and watches its processes' memory.
+// Starts the compiled binary the way an operator would, or the bare stack (bench/bare.ts) beside it,
+// and watches their processes' memory.
 import { type Subprocess, spawn } from 'bun'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
