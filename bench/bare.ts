@@ -17,7 +17,7 @@ Bun.serve({
 		// Seeded reader u owns ids (u-1)*TASKS_PER_USER+1 .. u*TASKS_PER_USER (bench/seed.ts).
 		const chosen = { id, uid: userId(Math.floor((id - 1) / TASKS_PER_USER) + 1) }
 		const values = statement.params.map((p) => ('variable' in p ? chosen[p.variable] : p.value))
-		const [row] = await sql.unsafe(statement.sql, values as postgres.ParameterOrJSON<never>[], { prepare: true })
+		const [row] = await sql.unsafe(statement.sql, values as (string | number | boolean | null)[], { prepare: true })
 		return row ? Response.json(row) : new Response(null, { status: 404 })
 	}
 })
