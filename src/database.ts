@@ -95,7 +95,9 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 		const pool = guardedPool(() =>
 			postgres(databaseUrl, {
 				// Per process, and WORKERS runs one process per core: a few busy connections per core
-				// keep Postgres saturated; postgres.js pipelines further queries on them.
+				// keep Postgres saturated; postgres.js pipelines further queries on them. One connection
+				// is faster still on a small box, but then one slow query holds up every request of the
+				// process behind it.
 				max: 4,
 				connect_timeout: 3,
 				idle_timeout: 60,
