@@ -21,7 +21,7 @@ export interface HalfResults {
 	/** `floor`: the database's own latency on the same statements at the same rate. */
 	fixed: Load & { target: number; floor: Rate }
 	statements: Record<Kind, Statement[]>
-	/** `get` served by bench/bare.ts: Bun.serve and postgres.js alone (Postgres only). */
+	/** `get` served by bench/bare.ts: Bun.serve and the driver alone. */
 	bare?: Load
 }
 
@@ -66,7 +66,7 @@ export function report(results: Results): string {
 		if (half.bare && get?.ceiling)
 			facts.push([
 				name,
-				'get on the bare stack: Bun.serve + postgres.js, same statement',
+				`get on the bare stack: Bun.serve + ${name === 'postgres' ? 'postgres.js' : 'PGlite'}, same statement`,
 				`${fixed(half.bare.rate)} req/s (${fixed((100 * half.bare.rate) / get.ceiling)} % of ceiling); the API serves ${fixed((100 * get.rate) / half.bare.rate)} % of it`
 			])
 		facts.push(

@@ -62,8 +62,8 @@ interface Half {
 	withDb<T>(fn: (exec: Exec, db: Db) => Promise<T>): Promise<T>
 	/** The database's own rate on the scenario's statements, or its latency at a fixed `rate`. */
 	ceiling(scenario: string, statements: Record<Kind, Statement[]>, doomed: Doomed, rate?: number): Promise<Rate>
-	/** Postgres only: the bare stack (bench/bare.ts) serving `get` with its statement. */
-	startBare?(statement: Statement): ReturnType<typeof startBare>
+	/** The bare stack (bench/bare.ts) serving `get` with its statement. */
+	startBare(statement: Statement): ReturnType<typeof startBare>
 	close(): Promise<void>
 }
 
@@ -97,7 +97,7 @@ async function postgresHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 		withDb: (fn) => fn(execOn(db), db),
 		ceiling: (scenario, statements, doomed, rate) =>
 			pgbench(target, scenario, statements, { clients: CONNECTIONS, seconds, doomed, rate, dir: work }),
-		startBare: (statement) => startBare(url, statement, Number(options.workers) || availableParallelism()),
+		startBare: (statement) => startBare({ DATABASE_URL: url }, statement, Number(options.workers) || availableParallelism()),
 		close: () => client.end()
 	}
 }
@@ -122,6 +122,8 @@ async function pgliteHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 		env: { DATA_DIR: dataDir },
 		withDb: (fn) => open((_, db) => fn(execOn(db), db)),
 		ceiling: (scenario, statements, doomed, rate) => open((client) => pgliteRate(client, scenario, statements, { seconds, doomed, rate })),
+		// One process: PGlite's folder takes one.
+		startBare: (statement) => startBare({ DATA_DIR: dataDir }, statement, 1),
 		close: async () => {}
 	}
 }
@@ -168,9 +170,9 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 	}
 	const noDoomed = { base: 0, count: 0 }
 	let bare: Load | undefined
-	const driveBare = async (start: NonNullable<Half['startBare']>, statement: Statement | undefined) => {
+	const driveBare = async (statement: Statement | undefined) => {
 		if (!statement) throw new Error('no statement was captured for get')
-		const server = await start(statement)
+		const server = await half.startBare(statement)
 		const data = luaData(noDoomed)
 		try {
 			await wrk(server.url, 'get', { data, connections: CONNECTIONS, seconds: 1, pid: server.pid })
@@ -197,7 +199,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 			`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors; ceiling ${Math.round(ceiling.rate)}/s`
 		)
 		rows.push({ database: half.name, scenario, ...load, ceiling: ceiling.rate })
-		if (scenario === 'get' && half.startBare) bare = await driveBare(half.startBare, statements.get[0])
+		if (scenario === 'get') bare = await driveBare(statements.get[0])
 	}
 	const pageBig = await drive('page-big', noDoomed)
 	const pageSmall = await drive('page-small', noDoomed)

@@ -74,13 +74,13 @@ export async function startServer(binary: string, env: Record<string, string>, t
 
 /** Starts `processes` copies of bench/bare.ts on one port, answering `get` with `statement`. */
 export async function startBare(
-	databaseUrl: string,
+	database: { DATABASE_URL: string } | { DATA_DIR: string },
 	statement: Statement,
 	processes: number
 ): Promise<Pick<Server, 'url' | 'pid' | 'stop'>> {
 	const port = await freePort()
 	const url = `http://127.0.0.1:${port}`
-	const env = { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PORT: String(port), BARE_STATEMENT: JSON.stringify(statement) }
+	const env = { PATH: process.env.PATH ?? '', ...database, PORT: String(port), BARE_STATEMENT: JSON.stringify(statement) }
 	const children = Array.from({ length: processes }, () =>
 		spawn([process.execPath, join(import.meta.dir, 'bare.ts')], { env, stdin: 'ignore', stdout: 'pipe', stderr: 'inherit' })
 	)
