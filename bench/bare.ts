@@ -5,7 +5,7 @@
 import postgres from 'postgres'
 import { openEmbedded } from '../src/embedded'
 import { TASKS_PER_USER, userId } from './seed'
-import type { Statement } from './statements'
+import { bind, type Statement } from './statements'
 
 type Value = string | number | boolean | null
 type Run = (sql: string, values: Value[]) => Promise<unknown[]>
@@ -32,8 +32,7 @@ Bun.serve({
 		const id = Number(request.url.slice(request.url.lastIndexOf('/') + 1))
 		// Seeded reader u owns ids (u-1)*TASKS_PER_USER+1 .. u*TASKS_PER_USER (bench/seed.ts).
 		const chosen = { id, uid: userId(Math.floor((id - 1) / TASKS_PER_USER) + 1) }
-		const values = statement.params.map((p) => ('variable' in p ? chosen[p.variable] : p.value))
-		const [row] = await run(statement.sql, values as Value[])
+		const [row] = await run(statement.sql, bind(statement, chosen) as Value[])
 		return row ? Response.json(row) : new Response(null, { status: 404 })
 	}
 })

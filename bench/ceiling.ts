@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Doomed } from './seed'
 import { TASKS_PER_USER, USER_BASE, USERS } from './seed'
-import type { Kind, Statement } from './statements'
+import { bind, type Kind, type Statement } from './statements'
 
 /** A scenario's share of each kind of request; the load script (load.lua) draws the same way. */
 export const MIX: Record<string, [Kind, number][]> = {
@@ -171,10 +171,7 @@ export async function pgliteRate(
 		const kind = draw()
 		const chosen = values(kind)
 		for (const statement of statements[kind])
-			await client.query(
-				statement.sql,
-				statement.params.map((p) => ('variable' in p ? chosen[p.variable] : p.value))
-			)
+			await client.query(statement.sql, bind(statement, chosen))
 	}
 	const started = performance.now()
 	const until = started + seconds * 1000

@@ -155,12 +155,18 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		}
 		return server
 	}
+	const deletes = (scenario: string) => scenario === 'delete' || scenario === 'mixed'
 	// Every run is warmed up for a second at full speed first. A delete spends a doomed task that the
 	// measured run would then miss: runs that delete are warmed by every other kind of request.
-	const drive = async (scenario: string, doomed: Doomed, rate?: number) => {
-		const server = await serve()
+	const drive = async (
+		scenario: string,
+		doomed: Doomed,
+		rate?: number,
+		start: () => Promise<Pick<Server, 'url' | 'pid' | 'stop'>> = serve
+	) => {
+		const server = await start()
 		const data = luaData(doomed)
-		const warm = scenario === 'delete' || scenario === 'mixed' ? 'warm' : scenario
+		const warm = deletes(scenario) ? 'warm' : scenario
 		try {
 			await wrk(server.url, warm, { data, connections: CONNECTIONS, seconds: 1, pid: server.pid })
 			return await wrk(server.url, scenario, { data, connections: CONNECTIONS, seconds: rate ? seconds + 3 : seconds, rate, pid: server.pid })
@@ -170,36 +176,26 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 	}
 	const noDoomed = { base: 0, count: 0 }
 	let bare: Load | undefined
-	const driveBare = async (statement: Statement | undefined) => {
-		if (!statement) throw new Error('no statement was captured for get')
-		const server = await half.startBare(statement)
-		const data = luaData(noDoomed)
-		try {
-			await wrk(server.url, 'get', { data, connections: CONNECTIONS, seconds: 1, pid: server.pid })
-			return await wrk(server.url, 'get', { data, connections: CONNECTIONS, seconds, pid: server.pid })
-		} finally {
-			await server.stop()
-		}
-	}
 	const rows: Row[] = []
 	let pgbenchCreate = 0
 	// Each scenario's ceiling is measured right after it: the machine is shared, and a ratio of two
 	// runs minutes apart would measure the neighbours' load as much as ours.
 	for (const scenario of SCENARIOS) {
-		const deletes = scenario === 'delete' || scenario === 'mixed'
-		const doomed = deletes ? await refill(scenario) : noDoomed
+		const doomed = deletes(scenario) ? await refill(scenario) : noDoomed
 		const load = await drive(scenario, doomed)
 		if (scenario === 'create') createRate = load.rate
 		if (scenario === 'list') listRate = load.rate
 		const count = Math.ceil(Math.max(20_000, (pgbenchCreate || 5000) * (seconds + 1) * 1.5))
-		const ceilingDoomed = deletes ? await half.withDb((exec) => addDoomed(exec, count)) : noDoomed
+		const ceilingDoomed = deletes(scenario) ? await half.withDb((exec) => addDoomed(exec, count)) : noDoomed
 		const ceiling = await half.ceiling(scenario, statements, ceilingDoomed)
 		if (scenario === 'create') pgbenchCreate = ceiling.rate
 		console.log(
 			`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors; ceiling ${Math.round(ceiling.rate)}/s`
 		)
 		rows.push({ database: half.name, scenario, ...load, ceiling: ceiling.rate })
-		if (scenario === 'get') bare = await driveBare(statements.get[0])
+		const [getStatement] = statements.get
+		if (scenario === 'get' && getStatement)
+			bare = await drive('get', noDoomed, undefined, () => half.startBare(getStatement))
 	}
 	const pageBig = await drive('page-big', noDoomed)
 	const pageSmall = await drive('page-small', noDoomed)

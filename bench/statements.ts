@@ -19,6 +19,10 @@ export type Kind = (typeof KINDS)[number]
 /** What one request of each kind sends; bodies match the load script's (bench/load.lua). */
 export const BODY = { title: 'Bench title', description: 'Written by the bench' }
 
+/** The values of a statement's parameters for a request of user `uid` on task `id`. */
+export const bind = (statement: Statement, chosen: { uid: string; id: number }): unknown[] =>
+	statement.params.map((p) => ('variable' in p ? chosen[p.variable] : p.value))
+
 const UID = userId(1)
 const ID = 987_654
 
