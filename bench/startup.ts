@@ -1,6 +1,7 @@
 // Start-up of the compiled binary: from exec to the first 200 from /ready, on Postgres, on a fresh
-// PGlite folder and on a reopened one (median of --runs, default 5), with the binary's size and the
-// CPU time and memory of the process once ready (Linux). Prints a table and one JSON line; asserts nothing.
+// PGlite folder and on a reopened one (median of --runs, default 5), with the binary's size, the
+// CPU time and memory of the process once ready, and its memory when it has then idled for
+// IDLE_MS (Linux). Prints a table and one JSON line; asserts nothing.
 //   bun run build && bun bench/startup.ts [--runs 5]
 // Postgres is measured when BENCH_DATABASE_URL (or TEST_DATABASE_URL) names a migrated database.
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -12,6 +13,7 @@ const BINARY = join(import.meta.dir, '..', 'dist', 'todo-api')
 const SECRET = 'bench-secret-that-is-longer-than-32-bytes'
 const { values } = parseArgs({ args: Bun.argv.slice(2), options: { runs: { type: 'string', default: '5' } } })
 const runs = Number(values.runs)
+const IDLE_MS = 2_000
 const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || undefined
 
 function freePort(): number {
@@ -35,9 +37,10 @@ interface Sample {
 	ms: number
 	cpu: number
 	rss: number
+	idleRss: number
 }
 
-/** Runs the binary once; resolves with ms from exec to the first 200 of /ready, and its CPU and RSS then. */
+/** Runs the binary once; resolves with ms from exec to the first 200 of /ready, its CPU and RSS then, and its RSS IDLE_MS later. */
 async function startOnce(env: Record<string, string>, cwd: string): Promise<Sample> {
 	const port = freePort()
 	const started = performance.now()
@@ -55,7 +58,11 @@ async function startOnce(env: Record<string, string>, cwd: string): Promise<Samp
 				(response) => response.status,
 				() => 0
 			)
-			if (status === 200) return { ms: performance.now() - started, cpu: cpuMs(child.pid), rss: rssMiB(child.pid) }
+			if (status === 200) {
+				const ready = { ms: performance.now() - started, cpu: cpuMs(child.pid), rss: rssMiB(child.pid) }
+				await Bun.sleep(IDLE_MS)
+				return { ...ready, idleRss: rssMiB(child.pid) }
+			}
 			await Bun.sleep(5)
 		}
 	} finally {
@@ -71,7 +78,10 @@ const median = (xs: number[]) => {
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'todo-startup-'))
-const results: Record<string, { median_ms: number; runs_ms: number[]; cpu_ms: number; rss_mib: number }> = {}
+const results: Record<
+	string,
+	{ median_ms: number; runs_ms: number[]; cpu_ms: number; rss_mib: number; idle_rss_mib: number }
+> = {}
 
 async function measure(name: string, once: (run: number) => Promise<Sample>) {
 	const samples: Sample[] = []
@@ -80,7 +90,8 @@ async function measure(name: string, once: (run: number) => Promise<Sample>) {
 		median_ms: Math.round(median(samples.map((s) => s.ms))),
 		runs_ms: samples.map((s) => Math.round(s.ms)),
 		cpu_ms: Math.round(median(samples.map((s) => s.cpu))),
-		rss_mib: Math.round(median(samples.map((s) => s.rss)))
+		rss_mib: Math.round(median(samples.map((s) => s.rss))),
+		idle_rss_mib: Math.round(median(samples.map((s) => s.idleRss)))
 	}
 }
 
@@ -106,7 +117,7 @@ try {
 	for (const [name, result] of Object.entries(results))
 		console.log(
 			`${name.padEnd(16)} exec -> first 200 /ready: median ${result.median_ms} ms (${result.runs_ms.join(', ')}); ` +
-				`CPU ${result.cpu_ms} ms, RSS ${result.rss_mib} MiB`
+				`CPU ${result.cpu_ms} ms, RSS ${result.rss_mib} MiB, ${result.idle_rss_mib} MiB ${IDLE_MS / 1000} s later`
 		)
 	console.log(JSON.stringify(summary))
 } finally {
