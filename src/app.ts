@@ -147,6 +147,8 @@ export function createApp({ db, verify, config, log }: AppDependencies) {
 		.use(
 			openapi({
 				path: '/docs',
+				// The plugin's default is relative ("docs/json"), which /docs/ resolves to /docs/docs/json.
+				scalar: { url: '/docs/json' },
 				documentation: {
 					info: { title: 'Todo API', version: pkg.version },
 					components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }

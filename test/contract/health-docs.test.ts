@@ -105,6 +105,15 @@ describe('GET /docs', () => {
 			expect(reply.text).toContain('docs/json')
 		}
 	})
+
+	test('with or without the trailing slash, the UI asks for /docs/json', async () => {
+		for (const path of ['/docs', '/docs/']) {
+			const reply = await call(app, 'GET', path)
+			const configuration = /data-configuration='([^']*)'/.exec(reply.text)?.[1] ?? '{}'
+			const spec: unknown = JSON.parse(configuration).url
+			expect(new URL(String(spec), `http://localhost${path}`).pathname).toBe('/docs/json')
+		}
+	})
 })
 
 describe('GET /docs/json: the OpenAPI document', () => {
