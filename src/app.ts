@@ -3,7 +3,7 @@ import { openapi } from '@elysiajs/openapi'
 import { Elysia, t, ValidationError } from 'elysia'
 import type { Verifier } from './auth'
 import type { Config } from './config'
-import { codeOf, type Db, isUnavailable, ping } from './database'
+import { codeOf, type Database, isUnavailable, ping } from './database'
 import {
 	ApiError,
 	AuthenticationRequired,
@@ -23,7 +23,7 @@ import pkg from '../package.json'
 export const MAX_BODY_BYTES = 64 * 1024
 
 export interface AppDependencies {
-	db: Db
+	database: Pick<Database, 'db' | 'lookups'>
 	verify: Verifier
 	config: Pick<Config, 'corsOrigins'>
 	log: Log
@@ -74,7 +74,7 @@ function validationDetail(error: ValidationError): string {
 	return field ? `"${field}": ${first?.message}.` : `Invalid ${error.type}: ${first?.message ?? error.message}.`
 }
 
-export function createApp({ db, verify, config, log }: AppDependencies) {
+export function createApp({ database, verify, config, log }: AppDependencies) {
 	const started = new WeakMap<Request, { id: string; at: number }>()
 	const badBodies = new WeakMap<Request, string>()
 	const routePatterns: { pattern: RegExp; methods: string[] }[] = []
@@ -163,7 +163,7 @@ export function createApp({ db, verify, config, log }: AppDependencies) {
 			'/ready',
 			async () => {
 				try {
-					await ping(db)
+					await ping(database.db)
 				} catch {
 					throw new ServiceUnavailable()
 				}
@@ -174,7 +174,7 @@ export function createApp({ db, verify, config, log }: AppDependencies) {
 				detail: { summary: 'The database answers', tags: ['Health'] }
 			}
 		)
-		.use(taskRoutes(db, verify))
+		.use(taskRoutes(database, verify))
 
 	const methods = new Map<string, string[]>()
 	for (const { method, path } of app.routes) {

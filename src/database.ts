@@ -10,6 +10,8 @@ export type Db = PgDatabase<PgQueryResultHKT>
 
 export interface Database {
 	db: Db
+	/** Where a task is read by its id: on Postgres a connection of its own (see openDatabase). */
+	lookups: Db
 	kind: 'pglite' | 'postgres'
 	close(): Promise<void>
 }
@@ -92,32 +94,45 @@ function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
 		const databaseUrl = options.databaseUrl
-		const pool = guardedPool(() =>
-			postgres(databaseUrl, {
-				// Per process, and WORKERS runs one process per core: a few busy connections per core
-				// keep Postgres saturated; postgres.js pipelines further queries on them. One connection
-				// is faster still on a small box, but then one slow query holds up every request of the
-				// process behind it.
-				max: 4,
-				connect_timeout: 3,
-				idle_timeout: 60,
-				// A reconnect waits at most half a second: the default grows to 20 s during an outage,
-				// and every request then waits that long for its 503, and the recovery as long.
-				backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
-				// Named prepared statements: each query is one round trip once its connection knows it.
-				prepare: !isPooled(databaseUrl),
-				// No array or custom types are read, so skip the type lookup on every new connection.
-				fetch_types: false,
-				onnotice: () => {}
-			})
-		)
-		return { db: drizzlePostgres(pool.sql), kind: 'postgres', close: pool.end }
+		const connect = (max: number) =>
+			guardedPool(() =>
+				postgres(databaseUrl, {
+					max,
+					connect_timeout: 3,
+					idle_timeout: 60,
+					// A reconnect waits at most half a second: the default grows to 20 s during an outage,
+					// and every request then waits that long for its 503, and the recovery as long.
+					backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
+					// Named prepared statements: each query is one round trip once its connection knows it.
+					prepare: !isPooled(databaseUrl),
+					// No array or custom types are read, so skip the type lookup on every new connection.
+					fetch_types: false,
+					onnotice: () => {}
+				})
+			)
+		// Per process, and WORKERS runs one process per core: a few busy connections per core keep
+		// Postgres saturated, and postgres.js pipelines further queries on them. Reads of one task by
+		// its id get one connection of their own: all of them pipelined on one socket serve a third
+		// more per second, and nothing slow can queue ahead of them there. Lists would lose a sixth on
+		// one connection, and one slow search would hold up every request of the process behind it.
+		const pool = connect(4)
+		const lookups = connect(1)
+		return {
+			db: drizzlePostgres(pool.sql),
+			lookups: drizzlePostgres(lookups.sql),
+			kind: 'postgres',
+			close: async () => {
+				await Promise.all([pool.end(), lookups.end()])
+			}
+		}
 	}
 	// Loaded here, not at start: a Postgres deployment never evaluates PGlite's code.
 	const { drizzle: drizzlePglite } = await import('drizzle-orm/pglite')
 	const { client, unlock } = await openEmbedded(options.dataDir)
+	const db = drizzlePglite(client)
 	return {
-		db: drizzlePglite(client),
+		db,
+		lookups: db,
 		kind: 'pglite',
 		async close() {
 			await client.close()

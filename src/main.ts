@@ -36,7 +36,7 @@ async function serve(): Promise<void> {
 	// Only the primary migrates, and before any worker exists. The app is built while the database
 	// answers; it serves nothing before the migrations are in.
 	const migrated = isWorker ? undefined : migrate(database.db)
-	const app = createApp({ db: database.db, verify: cacheTokens(createVerifier(config)), config, log: jsonLog })
+	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog })
 	await migrated
 	let children: ReturnType<typeof superviseWorkers> | undefined
 	let stopping = false

@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { authentication, type Verifier } from '../auth'
-import type { Db } from '../database'
+import type { Database } from '../database'
 import { ResourceNotFound } from '../errors'
 import { Completion, ErrorBody, ListQuery, Task, TaskId, TaskInput } from './model'
 import { createTask, deleteTask, getTask, listTasks, setCompleted, updateTask } from './queries'
@@ -15,7 +15,7 @@ const errors = { 401: ErrorBody, 404: ErrorBody, 422: ErrorBody }
 // app.ts reads every body itself; naming the parser is what puts application/json in the OpenAPI document.
 const json = { parse: 'json' as const }
 
-export const taskRoutes = (db: Db, verify: Verifier) =>
+export const taskRoutes = ({ db, lookups }: Pick<Database, 'db' | 'lookups'>, verify: Verifier) =>
 	new Elysia({ prefix: '/api/tasks', detail: { tags: ['Tasks'], security: [{ bearer: [] }] } })
 		.use(authentication(verify))
 		.get(
@@ -36,7 +36,7 @@ export const taskRoutes = (db: Db, verify: Verifier) =>
 			},
 			{ ...json, body: TaskInput, response: { 201: Task, ...errors }, detail: { summary: 'Create a task' } }
 		)
-		.get('/:id', async ({ userId, params }) => found(await getTask(db, userId, params.id)), {
+		.get('/:id', async ({ userId, params }) => found(await getTask(lookups, userId, params.id)), {
 			params: TaskId,
 			response: { 200: Task, ...errors },
 			detail: { summary: 'Get a task' }

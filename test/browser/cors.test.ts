@@ -36,8 +36,7 @@ const allowed = `http://127.0.0.1:${allowedPages.port}`
 const other = `http://127.0.0.1:${otherPages.port}`
 
 // The API as main builds it, with CORS_ORIGINS set to exactly the allowed page's origin.
-const { db } = await testDatabase()
-const app = createApp({ db, verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [allowed] }, log: silentLog })
+const app = createApp({ database: await testDatabase(), verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [allowed] }, log: silentLog })
 const preflights: string[] = []
 const api = Bun.serve({
 	hostname: '127.0.0.1',

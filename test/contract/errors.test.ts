@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { tmpdir } from 'node:os'
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
-import { type Db, openDatabase } from '../../src/database'
+import { type Database, openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
 import { asUser, call, databaseUrl, ORIGIN, type Reply, SECRET, sign, testApp, testDatabase } from '../support/app'
 
@@ -13,7 +13,7 @@ const app = await testApp()
 // A real Postgres client pointed at a port nothing listens on: the database is unreachable.
 const down = await openDatabase({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', dataDir: tmpdir() })
 const verify = createVerifier({ secret: SECRET })
-const offline = createApp({ db: down.db, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
+const offline = createApp({ database: down, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
 afterAll(() => down.close())
 
 const LIMIT = 64 * 1024
@@ -21,15 +21,15 @@ const LIMIT = 64 * 1024
 // The test database as seen without the tasks table, so every query fails for a reason no input
 // explains. Postgres: a client of its own with another search_path; PGlite has one connection,
 // whose search_path is changed for the test and restored after it.
-async function withoutTasksTable(): Promise<{ db: Db; restore(): Promise<void> }> {
+async function withoutTasksTable(): Promise<{ database: Database; restore(): Promise<void> }> {
 	if (databaseUrl) {
 		const separator = databaseUrl.includes('?') ? '&' : '?'
 		const other = await openDatabase({ databaseUrl: `${databaseUrl}${separator}search_path=nowhere`, dataDir: tmpdir() })
-		return { db: other.db, restore: () => other.close() }
+		return { database: other, restore: () => other.close() }
 	}
-	const { db } = await testDatabase()
-	await db.execute(sql`set search_path to nowhere`)
-	return { db, restore: async () => void (await db.execute(sql`reset search_path`)) }
+	const database = await testDatabase()
+	await database.db.execute(sql`set search_path to nowhere`)
+	return { database, restore: async () => void (await database.db.execute(sql`reset search_path`)) }
 }
 
 function expectError(reply: Reply, status: number, code: string) {
@@ -417,7 +417,7 @@ describe('Anything unexpected: 500 INTERNAL_ERROR, details in the log only', () 
 		const broken = await withoutTasksTable()
 		try {
 			const failing = createApp({
-				db: broken.db,
+				database: broken.database,
 				verify: createVerifier({ secret: SECRET }),
 				config: { corsOrigins: [ORIGIN] },
 				log: (fields) => logged.push(fields)

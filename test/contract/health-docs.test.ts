@@ -11,7 +11,7 @@ const app = await testApp()
 // A real Postgres client pointed at a port nothing listens on: the database is unreachable.
 const down = await openDatabase({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', dataDir: tmpdir() })
 const verify = createVerifier({ secret: SECRET })
-const offline = createApp({ db: down.db, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
+const offline = createApp({ database: down, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
 afterAll(() => down.close())
 
 // No auth on these: neither a missing nor a bad Authorization header changes the answer.

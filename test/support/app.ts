@@ -28,8 +28,7 @@ export function testDatabase(): Promise<Database> {
 
 /** The app built the way main builds it, on the test database. */
 export async function testApp() {
-	const { db } = await testDatabase()
-	return createApp({ db, verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [ORIGIN] }, log: silentLog })
+	return createApp({ database: await testDatabase(), verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [ORIGIN] }, log: silentLog })
 }
 
 export const newUser = () => `user-${crypto.randomUUID()}`

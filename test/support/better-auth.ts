@@ -141,7 +141,6 @@ export async function jwksApp(
 		...options
 	}: VerifierOptions & { secret?: string | null; issuer?: string; audience?: string } = {}
 ) {
-	const { db } = await testDatabase()
 	const verify = createVerifier({ secret: secret ?? undefined, authUrl, issuer, audience }, { log: silentLog, ...options })
-	return createApp({ db, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
+	return createApp({ database: await testDatabase(), verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
 }
