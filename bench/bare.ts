@@ -15,7 +15,8 @@ const statement = JSON.parse(process.env.BARE_STATEMENT ?? '') as Statement
 async function driver(): Promise<Run> {
 	const url = process.env.DATABASE_URL
 	if (url) {
-		const sql = postgres(url, { max: 4, prepare: true, fetch_types: false, onnotice: () => {} })
+		// As the API reads a task by its id: on one connection of its own, every query pipelined.
+		const sql = postgres(url, { max: 1, prepare: true, fetch_types: false, onnotice: () => {} })
 		return (text, values) => sql.unsafe(text, values, { prepare: true })
 	}
 	const { client } = await openEmbedded(process.env.DATA_DIR ?? '')
