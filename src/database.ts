@@ -25,6 +25,9 @@ const journal = pgSchema('drizzle').table('__drizzle_migrations', {
 
 const migrations = bundledMigrations()
 
+/** Postgres connections in each process's pool; reads of a task by its id have one more of their own. */
+export const POOL_SIZE = 4
+
 // Any fixed number: every replica must use the same one.
 const MIGRATION_LOCK = 7_346_201
 
@@ -115,7 +118,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 		// its id get one connection of their own: all of them pipelined on one socket serve a third
 		// more per second, and nothing slow can queue ahead of them there. Lists would lose a sixth on
 		// one connection, and one slow search would hold up every request of the process behind it.
-		const pool = connect(4)
+		const pool = connect(POOL_SIZE)
 		const lookups = connect(1)
 		return {
 			db: drizzlePostgres(pool.sql),
