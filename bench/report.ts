@@ -20,6 +20,8 @@ export interface HalfResults {
 	pageSmall: Load
 	/** `floor`: the database's own latency on the same statements at the same rate. */
 	fixed: Load & { target: number; floor: Rate }
+	/** `get` alone at the same fixed rate. */
+	fixedGet: Load
 	statements: Record<Kind, Statement[]>
 	/** `get` served by bench/bare.ts: Bun.serve and the driver alone. */
 	bare?: Load
@@ -80,8 +82,13 @@ export function report(results: Results): string {
 			],
 			[
 				name,
-				`the database's own p99 at ${half.fixed.target}/s (same statements)`,
+				`the database's own p99 at ${half.fixed.target}/s (mixed, same statements)`,
 				`${fixed(half.fixed.floor.p99Ms ?? 0, 2)} ms (p50 ${fixed(half.fixed.floor.p50Ms ?? 0, 2)} ms, ${fixed(half.fixed.floor.rate)}/s)`
+			],
+			[
+				name,
+				`p99 at a fixed ${half.fixed.target} req/s (get)`,
+				`${fixed(half.fixedGet.p99Ms, 2)} ms (p50 ${fixed(half.fixedGet.p50Ms, 2)} ms, ${fixed(half.fixedGet.rate)} req/s, ${half.fixedGet.errors} errors)`
 			],
 			[
 				name,

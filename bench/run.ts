@@ -200,10 +200,12 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 	const pageBig = await drive('page-big', noDoomed)
 	const pageSmall = await drive('page-small', noDoomed)
 	const fixed = await drive('mixed', await refill('mixed'), FIXED_RATE)
+	// Reads alone at the same rate: the mixed run's tail is its writes' commits, which wait on fsync.
+	const fixedGet = await drive('get', noDoomed, FIXED_RATE)
 	const floorDoomed = await half.withDb((exec) => addDoomed(exec, 10_000))
 	const floor = await half.ceiling('mixed', statements, floorDoomed, FIXED_RATE)
 	console.log(
-		`  ${half.name} fixed ${FIXED_RATE}/s: p99 ${fixed.p99Ms.toFixed(2)} ms; the database's own p99 ${(floor.p99Ms ?? 0).toFixed(2)} ms`
+		`  ${half.name} fixed ${FIXED_RATE}/s: p99 ${fixed.p99Ms.toFixed(2)} ms (get alone ${fixedGet.p99Ms.toFixed(2)} ms); the database's own p99 ${(floor.p99Ms ?? 0).toFixed(2)} ms`
 	)
 	return {
 		rows,
@@ -214,6 +216,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		pageBig,
 		pageSmall,
 		fixed: { target: FIXED_RATE, ...fixed, floor },
+		fixedGet,
 		bare,
 		statements
 	}
@@ -238,7 +241,7 @@ async function main() {
 	for (const name of halves) {
 		const log = recorder()
 		const half = name === 'postgres' ? await postgresHalf(log) : await pgliteHalf(log)
-		console.log(`${name}: seeding, then ${SCENARIOS.length + 3} runs of ${seconds} s and the ceilings`)
+		console.log(`${name}: seeding, then ${SCENARIOS.length + 4} runs of ${seconds} s and the ceilings`)
 		try {
 			results.halves[half.name] = await benchHalf(half, binary, tokens, luaData, log)
 		} finally {
