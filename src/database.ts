@@ -9,8 +9,11 @@ import { bundledMigrations } from './migrations' with { type: 'macro' }
 export type Db = PgDatabase<PgQueryResultHKT>
 
 export interface Database {
+	/** Writes, migrations and the readiness check. */
 	db: Db
-	/** Where a task is read by its id: on Postgres a connection of its own (see openDatabase). */
+	/** Where lists are read: on Postgres a pool of their own (see openDatabase). */
+	reads: Db
+	/** Where a task is read by its id: on Postgres a connection of its own. */
 	lookups: Db
 	kind: 'pglite' | 'postgres'
 	close(): Promise<void>
@@ -25,7 +28,7 @@ const journal = pgSchema('drizzle').table('__drizzle_migrations', {
 
 const migrations = bundledMigrations()
 
-/** Postgres connections in each process's pool; reads of a task by its id have one more of their own. */
+/** Postgres connections in each process's pool for writes, and as many in its pool for lists. */
 export const POOL_SIZE = 4
 
 // Any fixed number: every replica must use the same one.
@@ -114,18 +117,22 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 				})
 			)
 		// Per process, and WORKERS runs one process per core: a few busy connections per core keep
-		// Postgres saturated, and postgres.js pipelines further queries on them. Reads of one task by
-		// its id get one connection of their own: all of them pipelined on one socket serve a third
-		// more per second, and nothing slow can queue ahead of them there. Lists would lose a sixth on
-		// one connection, and one slow search would hold up every request of the process behind it.
-		const pool = connect(POOL_SIZE)
+		// Postgres saturated, and postgres.js pipelines further queries on them. Reads and writes
+		// never share a connection: a commit that waits for the disk, or a write that waits for a row
+		// lock, would hold up every read pipelined behind it. Reads of one task by its id get one
+		// connection of their own: all of them pipelined on one socket serve a third more per second,
+		// and nothing slow can queue ahead of them there. Lists would lose a sixth on one connection,
+		// and one slow search would hold up every list of the process behind it.
+		const writes = connect(POOL_SIZE)
+		const reads = connect(POOL_SIZE)
 		const lookups = connect(1)
 		return {
-			db: drizzlePostgres(pool.sql),
+			db: drizzlePostgres(writes.sql),
+			reads: drizzlePostgres(reads.sql),
 			lookups: drizzlePostgres(lookups.sql),
 			kind: 'postgres',
 			close: async () => {
-				await Promise.all([pool.end(), lookups.end()])
+				await Promise.all([writes.end(), reads.end(), lookups.end()])
 			}
 		}
 	}
@@ -135,6 +142,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 	const db = drizzlePglite(client)
 	return {
 		db,
+		reads: db,
 		lookups: db,
 		kind: 'pglite',
 		async close() {
