@@ -24,16 +24,20 @@ const ASYMMETRIC = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS3
 
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0
 
+// An id is stored and compared as text in Postgres, which cannot hold NUL and would store a lone
+// surrogate as U+FFFD: the id of another user. Such an id names no one.
+const storable = (id: string | undefined) => (id?.isWellFormed() && !id.includes('\0') ? id : undefined)
+
 // The JWT plugin's tokens name the user in `sub`. The session cookie cache's tokens (strategy
 // "jwt", Better Auth 1.7) carry no `sub` but `{session: {userId, expiresAt, …}, user: {id, …}}`.
 function userIdOf(payload: JWTPayload): string | undefined {
-	if (nonEmpty(payload.sub)) return payload.sub
+	if (nonEmpty(payload.sub)) return storable(payload.sub)
 	const session = payload.session as { userId?: unknown } | undefined
 	const user = payload.user as { id?: unknown } | undefined
 	const fromSession = session?.userId
 	const fromUser = user?.id
 	if (nonEmpty(fromSession) && nonEmpty(fromUser) && fromSession !== fromUser) return undefined
-	return nonEmpty(fromSession) ? fromSession : nonEmpty(fromUser) ? fromUser : undefined
+	return storable(nonEmpty(fromSession) ? fromSession : nonEmpty(fromUser) ? fromUser : undefined)
 }
 
 // A cookie cache token outlives a session signed out or expired on the server for up to its

@@ -66,6 +66,8 @@ describe('Authentication with the session cookie cache token (cookieCache.strate
 		expect(await status(await resigned({ session: { userId: undefined }, user: { id: undefined } }))).toBe(401)
 		expect(await status(await resigned({ session: { userId: '' }, user: { id: '' } }))).toBe(401)
 		expect(await status(await resigned({ session: { userId: 42 }, user: { id: 42 } }))).toBe(401)
+		expect(await status(await resigned({ session: { userId: 'x\0' }, user: { id: 'x\0' } }))).toBe(401)
+		expect(await status(await resigned({ session: { userId: 'x\ud800' }, user: { id: 'x\ud800' } }))).toBe(401)
 	})
 
 	test("the session's own expiresAt is honoured", async () => {

@@ -140,6 +140,25 @@ describe('Authentication', () => {
 			for (const sub of [123, true, ['user-1'], { id: 'user-1' }, null])
 				expectRefused(await listWithToken(await signExactly({ sub, exp: now() + 3600 } as unknown as JWTPayload)))
 		})
+
+		test('a sub the database cannot store as sent (NUL, a lone surrogate): 401, on every route', async () => {
+			for (const sub of [`${newUser()}\0`, `${newUser()}\ud800`]) {
+				const token = await sign({ sub })
+				for (const [method, path, body] of [
+					['GET', '/api/tasks'],
+					['POST', '/api/tasks', { title: 'Mine?' }],
+					['GET', '/api/tasks/1'],
+					['DELETE', '/api/tasks/1']
+				] as const)
+					expectRefused(await call(app, method, path, { token, body }))
+			}
+		})
+
+		test('a lone surrogate in sub does not reach the user whose id has U+FFFD in its place', async () => {
+			const owner = await asUser(app, `${newUser()}\ufffd`)
+			expect((await owner.post('/api/tasks', { title: 'Only mine' })).status).toBe(201)
+			expectRefused(await listWithToken(await sign({ sub: owner.sub.replace('\ufffd', '\ud800') })))
+		})
 	})
 
 	describe('an exp in the future (30 s of clock skew allowed)', () => {
