@@ -8,7 +8,8 @@ import { ResourceNotFound } from '../errors'
 const storable = (value: string, max: number) =>
 	value.isWellFormed() && !value.includes('\0') && [...value].length <= max
 
-FormatRegistry.Set('task-title', (value) => storable(value, 255) && /\S/.test(value))
+// Whitespace as Unicode defines it: JavaScript's \s leaves out U+0085 (next line).
+FormatRegistry.Set('task-title', (value) => storable(value, 255) && /\P{White_Space}/u.test(value))
 FormatRegistry.Set('task-description', (value) => storable(value, 10_000))
 FormatRegistry.Set('search-text', (value) => storable(value, 10_000))
 
@@ -24,12 +25,11 @@ const title = t.String({
 	description: '1 to 255 characters, not only whitespace.',
 	error: '"title" must be a string of 1 to 255 characters, not only whitespace.'
 })
+const descriptionRule = '"description" must be a string of at most 10,000 characters, or null.'
+// The rule on the union too: a value that fails both branches is reported against the union.
 const description = t.Nullable(
-	t.String({
-		format: 'task-description',
-		description: 'Up to 10,000 characters.',
-		error: '"description" must be a string of at most 10,000 characters, or null.'
-	})
+	t.String({ format: 'task-description', description: 'Up to 10,000 characters.', error: descriptionRule }),
+	{ error: descriptionRule }
 )
 const completed = t.Boolean({ error: '"completed" must be true or false.' })
 

@@ -75,7 +75,7 @@ describe('Task', () => {
 
 		test('empty, whitespace only, missing, null or not a string: 422 naming title', async () => {
 			const alice = await asUser(app)
-			for (const title of ['', ' ', '   ', '\t\n', '\u00a0\u2003', null, 123, true, ['a'], { text: 'a' }])
+			for (const title of ['', ' ', '   ', '\t\n', '\u00a0\u2003', '\u0085', '\u2028\u3000', null, 123, true, ['a'], { text: 'a' }])
 				expectValidationError(await alice.post('/api/tasks', { title }), 'title')
 			expectValidationError(await alice.post('/api/tasks', {}), 'title')
 			expectValidationError(await alice.post('/api/tasks', { description: 'no title' }), 'title')
@@ -94,8 +94,11 @@ describe('Task', () => {
 
 		test('10,001 characters or not a string: 422 naming description', async () => {
 			const alice = await asUser(app)
-			for (const description of ['d'.repeat(10_001), 5, true, ['a'], { text: 'a' }])
-				expectValidationError(await alice.post('/api/tasks', { title: 'Bad', description }), 'description')
+			for (const description of ['d'.repeat(10_001), 5, true, ['a'], { text: 'a' }]) {
+				const reply = await alice.post('/api/tasks', { title: 'Bad', description })
+				expectValidationError(reply, 'description')
+				expect(reply.body.detail).toBe('"description" must be a string of at most 10,000 characters, or null.')
+			}
 			expect((await alice.get('/api/tasks')).body).toEqual([])
 		})
 	})
