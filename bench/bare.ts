@@ -1,39 +1,55 @@
-// The stack's own limit on `get`: Bun.serve and the driver (postgres.js, or PGlite in DATA_DIR)
-// answering GET /api/tasks/:id with the API's very statement, and nothing else: no framework,
-// token, schema or log. bench/run.ts starts as many of these as the binary runs processes, on one
-// port, and drives them like the binary.
+// The stack's own limit on `list` and `get`: Bun.serve and the driver (postgres.js, or PGlite in
+// DATA_DIR) answering GET /api/tasks and GET /api/tasks/:id with the API's very statements, rows
+// sent as the driver gives them, and nothing else: no framework, token check, schema or log.
+// bench/run.ts starts as many of these as the binary runs processes, on one port, and drives them
+// like the binary.
 import postgres from 'postgres'
+import { POOL_SIZE } from '../src/database'
 import { openEmbedded } from '../src/embedded'
 import { TASKS_PER_USER, userId } from './seed'
+import type { BareKind } from './server'
 import { bind, type Statement } from './statements'
 
 type Value = string | number | boolean | null
 type Run = (sql: string, values: Value[]) => Promise<unknown[]>
 
-const statement = JSON.parse(process.env.BARE_STATEMENT ?? '') as Statement
+const statements = JSON.parse(process.env.BARE_STATEMENTS ?? '') as Record<BareKind, Statement>
 
-async function driver(): Promise<Run> {
+// Connections as the API has them (src/database.ts): lists on a pool of POOL_SIZE, reads of a task
+// by its id on one connection of their own, every query pipelined.
+async function drivers(): Promise<Record<BareKind, Run>> {
 	const url = process.env.DATABASE_URL
 	if (url) {
-		// As the API reads a task by its id: on one connection of its own, every query pipelined.
-		const sql = postgres(url, { max: 1, prepare: true, fetch_types: false, onnotice: () => {} })
-		return (text, values) => sql.unsafe(text, values, { prepare: true })
+		const pool = (max: number): Run => {
+			const sql = postgres(url, { max, prepare: true, fetch_types: false, onnotice: () => {} })
+			return (text, values) => sql.unsafe(text, values, { prepare: true })
+		}
+		return { list: pool(POOL_SIZE), get: pool(1) }
 	}
 	const { client } = await openEmbedded(process.env.DATA_DIR ?? '')
-	return async (text, values) => (await client.query(text, values)).rows
+	const run: Run = async (text, values) => (await client.query(text, values)).rows
+	return { list: run, get: run }
 }
 
-const run = await driver()
+const run = await drivers()
 
 Bun.serve({
 	port: Number(process.env.PORT),
 	hostname: '127.0.0.1',
 	reusePort: true,
 	async fetch(request) {
-		const id = Number(request.url.slice(request.url.lastIndexOf('/') + 1))
+		const last = request.url.slice(request.url.lastIndexOf('/') + 1)
+		if (last === 'tasks') {
+			// The token's user, read from its payload without a signature check: the API checks a
+			// token once, then finds it in its cache.
+			const payload = request.headers.get('authorization')?.split('.')[1] ?? ''
+			const { sub } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string }
+			return Response.json(await run.list(statements.list.sql, bind(statements.list, { id: 0, uid: sub }) as Value[]))
+		}
+		const id = Number(last)
 		// Seeded reader u owns ids (u-1)*TASKS_PER_USER+1 .. u*TASKS_PER_USER (bench/seed.ts).
 		const chosen = { id, uid: userId(Math.floor((id - 1) / TASKS_PER_USER) + 1) }
-		const [row] = await run(statement.sql, bind(statement, chosen) as Value[])
+		const [row] = await run.get(statements.get.sql, bind(statements.get, chosen) as Value[])
 		return row ? Response.json(row) : new Response(null, { status: 404 })
 	}
 })

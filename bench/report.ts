@@ -1,5 +1,6 @@
 // The bench's table, as printed and as kept in bench/results/*.json.
 import type { Rate } from './ceiling'
+import { BARE_KINDS, type BareKind } from './server'
 import type { Kind, Statement } from './statements'
 import type { Load } from './wrk'
 
@@ -23,8 +24,8 @@ export interface HalfResults {
 	/** `get` alone at the same fixed rate. */
 	fixedGet: Load
 	statements: Record<Kind, Statement[]>
-	/** `get` served by bench/bare.ts: Bun.serve and the driver alone. */
-	bare?: Load
+	/** `list` and `get` served by bench/bare.ts: Bun.serve and the driver alone. */
+	bare: Partial<Record<BareKind, Load>>
 }
 
 export interface Results {
@@ -64,13 +65,16 @@ export function report(results: Results): string {
 				r.ceiling ? `${fixed((100 * r.rate) / r.ceiling)} %` : '-'
 			])
 		const idle = half.idleRssMiB
-		const get = half.rows.find((r) => r.scenario === 'get')
-		if (half.bare && get?.ceiling)
-			facts.push([
-				name,
-				`get on the bare stack: Bun.serve + ${name === 'postgres' ? 'postgres.js' : 'PGlite'}, same statement`,
-				`${fixed(half.bare.rate)} req/s (${fixed((100 * half.bare.rate) / get.ceiling)} % of ceiling); the API serves ${fixed((100 * get.rate) / half.bare.rate)} % of it`
-			])
+		for (const kind of BARE_KINDS) {
+			const bare = half.bare[kind]
+			const api = half.rows.find((r) => r.scenario === kind)
+			if (bare && api?.ceiling)
+				facts.push([
+					name,
+					`${kind} on the bare stack: Bun.serve + ${name === 'postgres' ? 'postgres.js' : 'PGlite'}, same statement`,
+					`${fixed(bare.rate)} req/s (${fixed((100 * bare.rate) / api.ceiling)} % of ceiling); the API serves ${fixed((100 * api.rate) / bare.rate)} % of it`
+				])
+		}
 		facts.push(
 			[name, 'exec to first 200 (/health, median)', `${fixed(half.firstHealthMs, 1)} ms over ${half.starts} starts`],
 			[name, 'exec to first 200 (GET /api/tasks, median)', `${fixed(half.firstApiMs, 1)} ms`],

@@ -18,7 +18,7 @@ import { MIX, pgbench, type PgTarget, pgliteRate, type Rate } from './ceiling'
 import { report, type Results, type Row } from './report'
 import { addDoomed, type Doomed, type Exec, seed, signTokens, TASKS_PER_USER, USERS } from './seed'
 import { captureStatements, type Kind, recorder, type Statement } from './statements'
-import { type Server, startBare, startServer, treeRss } from './server'
+import { type BareKind, type Server, startBare, startServer, treeRss } from './server'
 import { type Load, wrk } from './wrk'
 
 const ROOT = join(import.meta.dir, '..')
@@ -62,8 +62,8 @@ interface Half {
 	withDb<T>(fn: (exec: Exec, db: Db) => Promise<T>): Promise<T>
 	/** The database's own rate on the scenario's statements, or its latency at a fixed `rate`. */
 	ceiling(scenario: string, statements: Record<Kind, Statement[]>, doomed: Doomed, rate?: number): Promise<Rate>
-	/** The bare stack (bench/bare.ts) serving `get` with its statement. */
-	startBare(statement: Statement): ReturnType<typeof startBare>
+	/** The bare stack (bench/bare.ts) serving `list` and `get` with their statements. */
+	startBare(statements: Record<BareKind, Statement>): ReturnType<typeof startBare>
 	close(): Promise<void>
 }
 
@@ -97,7 +97,7 @@ async function postgresHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 		withDb: (fn) => fn(execOn(db), db),
 		ceiling: (scenario, statements, doomed, rate) =>
 			pgbench(target, scenario, statements, { clients: CONNECTIONS, seconds, doomed, rate, dir: work }),
-		startBare: (statement) => startBare({ DATABASE_URL: url }, statement, Number(options.workers) || availableParallelism()),
+		startBare: (statements) => startBare({ DATABASE_URL: url }, statements, Number(options.workers) || availableParallelism()),
 		close: () => client.end()
 	}
 }
@@ -123,7 +123,7 @@ async function pgliteHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 		withDb: (fn) => open((_, db) => fn(execOn(db), db)),
 		ceiling: (scenario, statements, doomed, rate) => open((client) => pgliteRate(client, scenario, statements, { seconds, doomed, rate })),
 		// One process: PGlite's folder takes one.
-		startBare: (statement) => startBare({ DATA_DIR: dataDir }, statement, 1),
+		startBare: (statements) => startBare({ DATA_DIR: dataDir }, statements, 1),
 		close: async () => {}
 	}
 }
@@ -175,7 +175,9 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		}
 	}
 	const noDoomed = { base: 0, count: 0 }
-	let bare: Load | undefined
+	const bare: Partial<Record<BareKind, Load>> = {}
+	const [list, get] = [statements.list[0], statements.get[0]]
+	const bareStatements = list && get ? { list, get } : undefined
 	const rows: Row[] = []
 	let pgbenchCreate = 0
 	// Each scenario's ceiling is measured right after it: the machine is shared, and a ratio of two
@@ -193,9 +195,8 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 			`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors; ceiling ${Math.round(ceiling.rate)}/s`
 		)
 		rows.push({ database: half.name, scenario, ...load, ceiling: ceiling.rate })
-		const [getStatement] = statements.get
-		if (scenario === 'get' && getStatement)
-			bare = await drive('get', noDoomed, undefined, () => half.startBare(getStatement))
+		if ((scenario === 'list' || scenario === 'get') && bareStatements)
+			bare[scenario] = await drive(scenario, noDoomed, undefined, () => half.startBare(bareStatements))
 	}
 	const pageBig = await drive('page-big', noDoomed)
 	const pageSmall = await drive('page-small', noDoomed)

@@ -72,15 +72,19 @@ export async function startServer(binary: string, env: Record<string, string>, t
 	}
 }
 
-/** Starts `processes` copies of bench/bare.ts on one port, answering `get` with `statement`. */
+/** The scenarios bench/bare.ts serves. */
+export const BARE_KINDS = ['list', 'get'] as const
+export type BareKind = (typeof BARE_KINDS)[number]
+
+/** Starts `processes` copies of bench/bare.ts on one port, answering `list` and `get` with these statements. */
 export async function startBare(
 	database: { DATABASE_URL: string } | { DATA_DIR: string },
-	statement: Statement,
+	statements: Record<BareKind, Statement>,
 	processes: number
 ): Promise<Pick<Server, 'url' | 'pid' | 'stop'>> {
 	const port = await freePort()
 	const url = `http://127.0.0.1:${port}`
-	const env = { PATH: process.env.PATH ?? '', ...database, PORT: String(port), BARE_STATEMENT: JSON.stringify(statement) }
+	const env = { PATH: process.env.PATH ?? '', ...database, PORT: String(port), BARE_STATEMENTS: JSON.stringify(statements) }
 	const children = Array.from({ length: processes }, () =>
 		spawn([process.execPath, join(import.meta.dir, 'bare.ts')], { env, stdin: 'ignore', stdout: 'pipe', stderr: 'inherit' })
 	)
