@@ -4,6 +4,7 @@ import type { Config } from './config'
 import { AuthenticationRequired } from './errors'
 import { type KeySetOptions, KeySetUnavailable, remoteKeySet } from './jwks'
 import { jsonLog, type Log } from './log'
+import { storableText } from './text'
 
 /** Who a verified token names, and until when (ms since the epoch) it may be taken as such. */
 export interface Identity {
@@ -24,9 +25,9 @@ const ASYMMETRIC = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS3
 
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0
 
-// An id is stored and compared as text in Postgres, which cannot hold NUL and would store a lone
-// surrogate as U+FFFD: the id of another user. Such an id names no one.
-const storable = (id: string | undefined) => (id?.isWellFormed() && !id.includes('\0') ? id : undefined)
+// Tasks are found by the id as Postgres stores it: an id it would change names no one, not
+// whoever's id it would become.
+const storable = (id: string | undefined) => (id !== undefined && storableText(id) ? id : undefined)
 
 // The JWT plugin's tokens name the user in `sub`. The session cookie cache's tokens (strategy
 // "jwt", Better Auth 1.7) carry no `sub` but `{session: {userId, expiresAt, …}, user: {id, …}}`.

@@ -1,12 +1,12 @@
 import { t } from 'elysia'
 import { FormatRegistry } from 'elysia/type-system'
 import { ResourceNotFound } from '../errors'
+import { storableText } from '../text'
 
 // Lengths count characters (code points) as the contract and Postgres do, not UTF-16 units as
 // JSON Schema's maxLength does in TypeBox, and text that Postgres cannot store (NUL, lone
 // surrogates) is refused here rather than failing in the database.
-const storable = (value: string, max: number) =>
-	value.isWellFormed() && !value.includes('\0') && [...value].length <= max
+const storable = (value: string, max: number) => storableText(value) && [...value].length <= max
 
 // Whitespace as Unicode defines it: JavaScript's \s leaves out U+0085 (next line).
 FormatRegistry.Set('task-title', (value) => storable(value, 255) && /\P{White_Space}/u.test(value))
