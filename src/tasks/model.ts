@@ -8,8 +8,8 @@ import { storableText } from '../text'
 // surrogates) is refused here rather than failing in the database.
 const storable = (value: string, max: number) => storableText(value) && [...value].length <= max
 
-// Whitespace as Unicode defines it: JavaScript's \s leaves out U+0085 (next line).
-FormatRegistry.Set('task-title', (value) => storable(value, 255) && /\P{White_Space}/u.test(value))
+// Whitespace: JavaScript's \s, and U+0085 (next line), which Unicode counts and \s leaves out.
+FormatRegistry.Set('task-title', (value) => storable(value, 255) && /[^\s\u0085]/.test(value))
 FormatRegistry.Set('task-description', (value) => storable(value, 10_000))
 FormatRegistry.Set('search-text', (value) => storable(value, 10_000))
 

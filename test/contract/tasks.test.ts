@@ -75,7 +75,7 @@ describe('Task', () => {
 
 		test('empty, whitespace only, missing, null or not a string: 422 naming title', async () => {
 			const alice = await asUser(app)
-			for (const title of ['', ' ', '   ', '\t\n', '\u00a0\u2003', '\u0085', '\u2028\u3000', null, 123, true, ['a'], { text: 'a' }])
+			for (const title of ['', ' ', '   ', '\t\n', '\u00a0\u2003', '\u0085', '\u2028\u3000', '\ufeff', null, 123, true, ['a'], { text: 'a' }])
 				expectValidationError(await alice.post('/api/tasks', { title }), 'title')
 			expectValidationError(await alice.post('/api/tasks', {}), 'title')
 			expectValidationError(await alice.post('/api/tasks', { description: 'no title' }), 'title')

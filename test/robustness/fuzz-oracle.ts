@@ -85,7 +85,7 @@ export const MAX_ID = 2_147_483_647
 const storable = (text: string, max: number) => text.isWellFormed() && !text.includes('\0') && [...text].length <= max
 
 const FORMATS: Record<string, (text: string) => boolean> = {
-	'task-title': (text) => storable(text, 255) && /\S/.test(text),
+	'task-title': (text) => storable(text, 255) && /[^\s\u0085]/.test(text),
 	'task-description': (text) => storable(text, 10_000),
 	'search-text': (text) => storable(text, 10_000)
 }
