@@ -20,6 +20,10 @@ const RFC_3339 =
 	/^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/
 FormatRegistry.Set('date-time', (value) => RFC_3339.test(value))
 
+// A whole number in the query is decimal digits: Elysia's own check takes whatever Number() reads
+// as one, such as 0x10, 1e3 or 1.0.
+FormatRegistry.Set('integer', (value) => /^\d+$/.test(value))
+
 const title = t.String({
 	format: 'task-title',
 	description: '1 to 255 characters, not only whitespace.',

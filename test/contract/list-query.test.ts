@@ -252,6 +252,13 @@ describe('GET /api/tasks query', () => {
 				expectBadQuery(await alice.get(`/api/tasks?limit=${limit}`), 'limit')
 		})
 
+		test('a whole number written otherwise than in decimal digits: 422 naming the parameter', async () => {
+			const alice = await asUser(app)
+			for (const limit of ['0x3', '0b11', '0o3', '1e3', '1.0', '+5', '5.', '%205'])
+				expectBadQuery(await alice.get(`/api/tasks?limit=${limit}`), 'limit')
+			for (const offset of ['0x1', '1e1', '+1']) expectBadQuery(await alice.get(`/api/tasks?offset=${offset}`), 'offset')
+		})
+
 		test('a negative offset or not a whole number: 422 naming offset', async () => {
 			const alice = await asUser(app)
 			for (const offset of ['-1', '1.5', 'abc', '', 'NaN', 'Infinity'])
