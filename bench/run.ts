@@ -18,7 +18,7 @@ import { MIX, pgbench, type PgTarget, pgliteRate, type Rate } from './ceiling'
 import { report, type Results, type Row } from './report'
 import { addDoomed, type Doomed, type Exec, seed, signTokens, TASKS_PER_USER, USERS } from './seed'
 import { captureStatements, type Kind, recorder, type Statement } from './statements'
-import { type BareKind, type Server, startBare, startServer, treeRss } from './server'
+import { BARE_KINDS, type BareKind, type Server, startBare, startServer, treeRss } from './server'
 import { type Load, wrk } from './wrk'
 
 const ROOT = join(import.meta.dir, '..')
@@ -195,8 +195,9 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 			`  ${half.name} ${scenario}: ${Math.round(load.rate)} req/s, p99 ${load.p99Ms.toFixed(2)} ms, ${load.errors} errors; ceiling ${Math.round(ceiling.rate)}/s`
 		)
 		rows.push({ database: half.name, scenario, ...load, ceiling: ceiling.rate })
-		if ((scenario === 'list' || scenario === 'get') && bareStatements)
-			bare[scenario] = await drive(scenario, noDoomed, undefined, () => half.startBare(bareStatements))
+		const bareKind = BARE_KINDS.find((kind) => kind === scenario)
+		if (bareKind && bareStatements)
+			bare[bareKind] = await drive(bareKind, noDoomed, undefined, () => half.startBare(bareStatements))
 	}
 	const pageBig = await drive('page-big', noDoomed)
 	const pageSmall = await drive('page-small', noDoomed)
