@@ -37,7 +37,7 @@ export const POOL_SIZE = 4
  * plan, which is costed for an average user. That was every list without a limit (one user with
  * 100,000 tasks makes the average user large) and every page of that user (whose own plan counts
  * on the limit to stop early). Every statement here has one right plan whatever its values (the
- * index on the user's tasks, or the key), so each connection plans it once.
+ * one index on a user's tasks, src/tasks/table.ts, or the key), so each connection plans it once.
  */
 export const PREPARED_SESSION = { plan_cache_mode: 'force_generic_plan' }
 
