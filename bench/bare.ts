@@ -4,7 +4,7 @@
 // bench/run.ts starts as many of these as the binary runs processes, on one port, and drives them
 // like the binary.
 import postgres from 'postgres'
-import { POOL_SIZE, PREPARED_SESSION } from '../src/database'
+import { POOL_SIZE } from '../src/database'
 import { openEmbedded } from '../src/embedded'
 import { TASKS_PER_USER, userId } from './seed'
 import type { BareKind } from './server'
@@ -16,12 +16,12 @@ type Run = (sql: string, values: Value[]) => Promise<unknown[]>
 const statements = JSON.parse(process.env.BARE_STATEMENTS ?? '') as Record<BareKind, Statement>
 
 // Connections as the API has them (src/database.ts): lists on a pool of POOL_SIZE, reads of a task
-// by its id on one connection of their own, the same session settings, every query pipelined.
+// by its id on one connection of their own, every query pipelined.
 async function drivers(): Promise<Record<BareKind, Run>> {
 	const url = process.env.DATABASE_URL
 	if (url) {
 		const pool = (max: number): Run => {
-			const sql = postgres(url, { max, prepare: true, connection: PREPARED_SESSION, fetch_types: false, onnotice: () => {} })
+			const sql = postgres(url, { max, prepare: true, fetch_types: false, onnotice: () => {} })
 			return (text, values) => sql.unsafe(text, values, { prepare: true })
 		}
 		return { list: pool(POOL_SIZE), get: pool(1) }

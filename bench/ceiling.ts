@@ -5,7 +5,6 @@ import { dirname, join } from 'node:path'
 import type { Doomed } from './seed'
 import { TASKS_PER_USER, USER_BASE, USERS } from './seed'
 import { bind, type Kind, type Statement } from './statements'
-import { PREPARED_SESSION } from '../src/database'
 
 /** A scenario's share of each kind of request; the load script (load.lua) draws the same way. */
 export const MIX: Record<string, [Kind, number][]> = {
@@ -117,13 +116,7 @@ export async function pgbench(
 		args.push('-f', `${file}@${weight}`)
 		for (const [name, value] of Object.entries(constants)) args.push('-D', `${name}=${value}`)
 	}
-	// The sessions the API's own connections have.
-	const options = Object.entries(PREPARED_SESSION).map(([name, value]) => `-c ${name}=${value}`)
-	const run = Bun.spawn(['pgbench', ...args, target.database], {
-		env: { ...process.env, PGOPTIONS: options.join(' ') },
-		stdout: 'pipe',
-		stderr: 'pipe'
-	})
+	const run = Bun.spawn(['pgbench', ...args, target.database], { stdout: 'pipe', stderr: 'pipe' })
 	const [out, err, code] = await Promise.all([new Response(run.stdout).text(), new Response(run.stderr).text(), run.exited])
 	const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(out)
 	const latency = /latency average = ([\d.]+) ms/.exec(out)

@@ -31,16 +31,6 @@ const migrations = bundledMigrations()
 /** Postgres connections in each process's pool for writes, and as many in its pool for lists. */
 export const POOL_SIZE = 4
 
-/**
- * Settings of a Postgres session whose statements are prepared. Postgres plans a prepared statement
- * again on every call while a plan for the values at hand is estimated cheaper than its generic
- * plan, which is costed for an average user. That was every list without a limit (one user with
- * 100,000 tasks makes the average user large) and every page of that user (whose own plan counts
- * on the limit to stop early). Every statement here has one right plan whatever its values (the
- * one index on a user's tasks, src/tasks/table.ts, or the key), so each connection plans it once.
- */
-export const PREPARED_SESSION = { plan_cache_mode: 'force_generic_plan' }
-
 // Any fixed number: every replica must use the same one.
 const MIGRATION_LOCK = 7_346_201
 
@@ -110,7 +100,6 @@ function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
 		const databaseUrl = options.databaseUrl
-		const prepare = !isPooled(databaseUrl)
 		const connect = (max: number) =>
 			guardedPool(() =>
 				postgres(databaseUrl, {
@@ -121,10 +110,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 					// and every request then waits that long for its 503, and the recovery as long.
 					backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
 					// Named prepared statements: each query is one round trip once its connection knows it.
-					prepare,
-					// A pooler refuses settings it does not know at connect; unprepared statements are
-					// planned on every call anyway.
-					...(prepare && { connection: PREPARED_SESSION }),
+					prepare: !isPooled(databaseUrl),
 					// No array or custom types are read, so skip the type lookup on every new connection.
 					fetch_types: false,
 					onnotice: () => {}

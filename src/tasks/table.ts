@@ -16,8 +16,9 @@ export const tasks = pgTable(
 		updatedAt: stamp('updated_at')
 	},
 	// One index serves every read of a user's tasks, filtered by user_id or ordered by creation. A
-	// second, narrower one on user_id alone let a plan made for any user (src/database.ts) read a
-	// user's every task through it and sort them, for a first page of 50.
+	// narrower one on user_id alone (dropped by migration 0003) cost every write, and the generic
+	// plan of a list, which Postgres may settle on for a prepared statement, read a user's every
+	// task through it and sorted them for a first page of 50.
 	(table) => [index('tasks_user_id_created_at_idx').on(table.userId, table.createdAt.desc(), table.id.desc())]
 )
 
