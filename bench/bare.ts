@@ -4,7 +4,7 @@
 // bench/run.ts starts as many of these as the binary runs processes, on one port, and drives them
 // like the binary.
 import postgres from 'postgres'
-import { POOL_SIZE } from '../src/database'
+import { PLANNED_ONCE, POOL_SIZE } from '../src/database'
 import { openEmbedded } from '../src/embedded'
 import { TASKS_PER_USER, userId } from './seed'
 import type { BareKind } from './server'
@@ -15,16 +15,16 @@ type Run = (sql: string, values: Value[]) => Promise<unknown[]>
 
 const statements = JSON.parse(process.env.BARE_STATEMENTS ?? '') as Record<BareKind, Statement>
 
-// Connections as the API has them (src/database.ts): lists on a pool of POOL_SIZE, reads of a task
-// by its id on one connection of their own, every query pipelined.
+// Connections as the API has them (src/database.ts): lists on a pool of POOL_SIZE whose statements
+// are planned once, reads of a task by its id on one connection of their own, every query pipelined.
 async function drivers(): Promise<Record<BareKind, Run>> {
 	const url = process.env.DATABASE_URL
 	if (url) {
-		const pool = (max: number): Run => {
-			const sql = postgres(url, { max, prepare: true, fetch_types: false, onnotice: () => {} })
+		const pool = (max: number, connection: Record<string, string> = {}): Run => {
+			const sql = postgres(url, { max, prepare: true, connection, fetch_types: false, onnotice: () => {} })
 			return (text, values) => sql.unsafe(text, values, { prepare: true })
 		}
-		return { list: pool(POOL_SIZE), get: pool(1) }
+		return { list: pool(POOL_SIZE, PLANNED_ONCE), get: pool(1) }
 	}
 	const { client } = await openEmbedded(process.env.DATA_DIR ?? '')
 	const run: Run = async (text, values) => (await client.query(text, values)).rows

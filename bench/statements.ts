@@ -40,8 +40,8 @@ export function recorder(): Logger & { take(): { sql: string; params: unknown[] 
 }
 
 const calls: Record<Kind, (db: Db) => Promise<unknown>> = {
-	list: (db) => listTasks(db, UID, {}),
-	page: (db) => listTasks(db, UID, { limit: 50 }),
+	list: (db) => listTasks({ reads: db, searches: db }, UID, {}),
+	page: (db) => listTasks({ reads: db, searches: db }, UID, { limit: 50 }),
 	get: (db) => getTask(db, UID, ID),
 	create: (db) => createTask(db, UID, { ...BODY, completed: false }),
 	put: (db) => updateTask(db, UID, ID, { ...BODY, completed: true }),

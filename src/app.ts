@@ -23,7 +23,7 @@ import pkg from '../package.json'
 export const MAX_BODY_BYTES = 64 * 1024
 
 export interface AppDependencies {
-	database: Pick<Database, 'db' | 'reads' | 'lookups'>
+	database: Pick<Database, 'db' | 'reads' | 'searches' | 'lookups'>
 	verify: Verifier
 	config: Pick<Config, 'corsOrigins'>
 	log: Log

@@ -11,8 +11,12 @@ export type Db = PgDatabase<PgQueryResultHKT>
 export interface Database {
 	/** Writes, migrations and the readiness check. */
 	db: Db
-	/** Where lists are read: on Postgres a pool of their own (see openDatabase). */
+	/** Where lists in creation order are read, the common case: on Postgres a pool of their own whose
+	 * statements are each planned once (PLANNED_ONCE). */
 	reads: Db
+	/** Every other read of a user's tasks (another order, a search, a count): on Postgres a pool where
+	 * Postgres plans each call for its user. */
+	searches: Db
 	/** Where a task is read by its id: on Postgres a connection of its own. */
 	lookups: Db
 	kind: 'pglite' | 'postgres'
@@ -30,6 +34,20 @@ const migrations = bundledMigrations()
 
 /** Postgres connections in each process's pool for writes, and as many in its pool for lists. */
 export const POOL_SIZE = 4
+
+/** Connections in each process's pool for searches and other orders, which are rarer. */
+export const SEARCH_POOL_SIZE = 2
+
+/**
+ * Settings of the Postgres sessions that read lists in creation order. By default Postgres plans a
+ * prepared statement again on every call while a plan for the values at hand looks cheaper than
+ * its generic plan, which is costed for an average user: it did for every list without a limit,
+ * and for every page of a user with 100,000 tasks. In creation order the generic plan is right for
+ * every user, since the one index on a user's tasks is in that order (src/tasks/table.ts). It is
+ * not for other orders, searches and counts: with a few users holding most tasks, a small user's
+ * list by title became a scan of the whole table. Those stay on the default.
+ */
+export const PLANNED_ONCE = { plan_cache_mode: 'force_generic_plan' }
 
 // Any fixed number: every replica must use the same one.
 const MIGRATION_LOCK = 7_346_201
@@ -100,7 +118,8 @@ function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
 		const databaseUrl = options.databaseUrl
-		const connect = (max: number) =>
+		const prepare = !isPooled(databaseUrl)
+		const connect = (max: number, settings: Record<string, string> = {}) =>
 			guardedPool(() =>
 				postgres(databaseUrl, {
 					max,
@@ -110,7 +129,10 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 					// and every request then waits that long for its 503, and the recovery as long.
 					backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 0.5),
 					// Named prepared statements: each query is one round trip once its connection knows it.
-					prepare: !isPooled(databaseUrl),
+					prepare,
+					// Statements that are not prepared are planned on every call anyway, and a pooler refuses
+					// settings it does not know at connect.
+					...(prepare && { connection: settings }),
 					// No array or custom types are read, so skip the type lookup on every new connection.
 					fetch_types: false,
 					onnotice: () => {}
@@ -122,17 +144,20 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 		// lock, would hold up every read pipelined behind it. Reads of one task by its id get one
 		// connection of their own: all of them pipelined on one socket serve a third more per second,
 		// and nothing slow can queue ahead of them there. Lists would lose a sixth on one connection,
-		// and one slow search would hold up every list of the process behind it.
+		// and one slow search would hold up every list of the process behind it; searches have a
+		// pool of their own, since they need other plans (PLANNED_ONCE).
 		const writes = connect(POOL_SIZE)
-		const reads = connect(POOL_SIZE)
+		const reads = connect(POOL_SIZE, PLANNED_ONCE)
+		const searches = connect(SEARCH_POOL_SIZE)
 		const lookups = connect(1)
 		return {
 			db: drizzlePostgres(writes.sql),
 			reads: drizzlePostgres(reads.sql),
+			searches: drizzlePostgres(searches.sql),
 			lookups: drizzlePostgres(lookups.sql),
 			kind: 'postgres',
 			close: async () => {
-				await Promise.all([writes.end(), reads.end(), lookups.end()])
+				await Promise.all([writes.end(), reads.end(), searches.end(), lookups.end()])
 			}
 		}
 	}
@@ -143,6 +168,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 	return {
 		db,
 		reads: db,
+		searches: db,
 		lookups: db,
 		kind: 'pglite',
 		async close() {

@@ -1,6 +1,6 @@
 import { and, count, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
-import type { Db } from '../database'
+import type { Database, Db } from '../database'
 import type { ListQuery, Task, TaskInput } from './model'
 import { nextUpdatedAt, taskCounts, tasks } from './table'
 
@@ -74,8 +74,14 @@ function totalOf(query: ListQuery, filter: SQL | undefined): SQL<number> {
 	return sql<number>`coalesce((select ${counted} from ${taskCounts} where ${taskCounts.userId} = ${sql.placeholder('userId')}), 0)`
 }
 
-export async function listTasks(db: Db, userId: string, query: ListQuery): Promise<{ tasks: Task[]; total: number }> {
+/** Where a list is read: in creation order without a search, on `reads`; any other, on `searches`. */
+export async function listTasks(
+	{ reads, searches }: Pick<Database, 'reads' | 'searches'>,
+	userId: string,
+	query: ListQuery
+): Promise<{ tasks: Task[]; total: number }> {
 	const sort = query.sort ?? 'created_at'
+	const db = sort === 'created_at' && !query.q ? reads : searches
 	const order = query.order ?? (sort === 'title' ? 'asc' : 'desc')
 	const filters = `${query.completed === undefined ? '' : query.completed ? 't' : 'f'}${query.q ? 'q' : ''}`
 	const key = `list_${filters}_${sort}_${order}_${query.limit ? 'l' : ''}${query.offset ? 'o' : ''}`
@@ -101,8 +107,8 @@ export async function listTasks(db: Db, userId: string, query: ListQuery): Promi
 	}).execute(values)
 	if (rows.length === 0 && query.offset) {
 		// Past the last page no row carries the total: count on its own.
-		const counted = await prepared(db, `count_${filters}`, () =>
-			db.select({ total: count() }).from(tasks).where(listFilter(query)).prepare(`count_${filters}`)
+		const counted = await prepared(searches, `count_${filters}`, () =>
+			searches.select({ total: count() }).from(tasks).where(listFilter(query)).prepare(`count_${filters}`)
 		).execute(values)
 		return { tasks: [], total: counted[0]?.total ?? 0 }
 	}

@@ -15,13 +15,13 @@ const errors = { 401: ErrorBody, 404: ErrorBody, 422: ErrorBody }
 // app.ts reads every body itself; naming the parser is what puts application/json in the OpenAPI document.
 const json = { parse: 'json' as const }
 
-export const taskRoutes = ({ db, reads, lookups }: Pick<Database, 'db' | 'reads' | 'lookups'>, verify: Verifier) =>
+export const taskRoutes = ({ db, reads, searches, lookups }: Pick<Database, 'db' | 'reads' | 'searches' | 'lookups'>, verify: Verifier) =>
 	new Elysia({ prefix: '/api/tasks', detail: { tags: ['Tasks'], security: [{ bearer: [] }] } })
 		.use(authentication(verify))
 		.get(
 			'',
 			async ({ userId, query, set }) => {
-				const { tasks, total } = await listTasks(reads, userId, query)
+				const { tasks, total } = await listTasks({ reads, searches }, userId, query)
 				set.headers['x-total-count'] = String(total)
 				return tasks
 			},

@@ -3,11 +3,12 @@ import { sql } from 'drizzle-orm'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import type { Db } from '../../src/database'
+import type { ListQuery } from '../../src/tasks/model'
 import { listTasks } from '../../src/tasks/queries'
-import { asUser, databaseKind, testApp, testDatabase } from '../support/app'
+import { asUser, databaseKind, newUser, testApp, testDatabase } from '../support/app'
 
 const app = await testApp()
-const { db } = await testDatabase()
+const { db, reads, searches } = await testDatabase()
 const TASKS = 100_000
 
 interface PlanNode {
@@ -21,13 +22,23 @@ const nodes = (plan: PlanNode): PlanNode[] => [plan, ...(plan.Plans ?? []).flatM
 const rows = (result: unknown): Record<string, unknown>[] =>
 	Array.isArray(result) ? result : (result as { rows: Record<string, unknown>[] }).rows
 
-// The statement listTasks really sends, recorded by a Drizzle logger on the same connection.
-async function sentStatement(userId: string): Promise<{ text: string; params: unknown[] }> {
-	const sent: { text: string; params: unknown[] }[] = []
-	const logger = { logQuery: (text: string, params: unknown[]) => void sent.push({ text, params }) }
+interface Sent {
+	text: string
+	params: unknown[]
+}
+
+// The test database's client, with a Drizzle logger that hands on each statement it sends.
+function logged(record: (sent: Sent) => void): Db {
+	const logger = { logQuery: (text: string, params: unknown[]) => record({ text, params }) }
 	const client = (db as unknown as { $client: never }).$client
-	const logged: Db = databaseKind === 'postgres' ? drizzlePostgres(client, { logger }) : drizzlePglite(client, { logger })
-	await listTasks(logged, userId, { limit: 50 })
+	return databaseKind === 'postgres' ? drizzlePostgres(client, { logger }) : drizzlePglite(client, { logger })
+}
+
+// The statement listTasks really sends.
+async function sentStatement(userId: string): Promise<Sent> {
+	const sent: Sent[] = []
+	const recording = logged((statement) => sent.push(statement))
+	await listTasks({ reads: recording, searches: recording }, userId, { limit: 50 })
 	if (sent.length !== 1 || !sent[0]) throw new Error(`listTasks sent ${sent.length} statements, not one`)
 	return sent[0]
 }
@@ -86,5 +97,65 @@ describe(`Scale on ${databaseKind}: the first page of a user with ${TASKS.toLoca
 		expect(page.body.map((t: { title: string }) => t.title)).toEqual(
 			Array.from({ length: 50 }, (_, i) => `Task ${TASKS - i}`)
 		)
+	})
+})
+
+// The text of the statement that lists in this way, whoever asks.
+async function textOf(query: ListQuery): Promise<string> {
+	let text = ''
+	const recording = logged((statement) => {
+		text = statement.text
+	})
+	await listTasks({ reads: recording, searches: recording }, newUser(), query)
+	return text
+}
+
+// How the statements a session has prepared were planned: once for any values (generic), or for
+// the values of each call (custom).
+async function plansOf(tx: Db, text: string) {
+	const [counts] = rows(
+		await tx.execute(
+			sql`select generic_plans::int as generic, custom_plans::int as custom from pg_prepared_statements where statement = ${text}`
+		)
+	)
+	return counts
+}
+
+describe(`Where lists are read, on ${databaseKind}`, () => {
+	test.each<[string, ListQuery, string[]]>([
+		['in creation order, newest first: reads', {}, ['reads']],
+		['oldest first: reads', { order: 'asc' }, ['reads']],
+		['completed only, a page of 50: reads', { completed: true, limit: 50 }, ['reads']],
+		['past the last page: the page on reads, then the count on searches', { offset: 1_000_000 }, ['reads', 'searches']],
+		['by title: searches', { sort: 'title' }, ['searches']],
+		['by last change: searches', { sort: 'updated_at' }, ['searches']],
+		['with a search: searches', { q: 'milk' }, ['searches']]
+	])('%s', async (_, query, expected) => {
+		const where: string[] = []
+		const pool = (name: string) => logged(() => where.push(name))
+		await listTasks({ reads: pool('reads'), searches: pool('searches') }, newUser(), query)
+		expect(where).toEqual(expected)
+	})
+
+	// Postgres would otherwise plan these again on every call: a plan for the values at hand looks
+	// cheaper than the generic one, costed for an average user.
+	test.skipIf(databaseKind !== 'postgres')('on `reads` each statement is planned once, for every user', async () => {
+		const user = await asUser(app)
+		for (let task = 1; task <= 20; task++) await user.post('/api/tasks', { title: `Task ${task}` })
+		// A transaction keeps one connection of the pool, so its session is the one asked.
+		await reads.transaction(async (tx) => {
+			const pools = { reads: tx, searches: tx }
+			for (let call = 0; call < 10; call++) await listTasks(pools, user.sub, {})
+			expect(await plansOf(tx, await textOf({}))).toEqual({ generic: 10, custom: 0 })
+		})
+	})
+
+	test.skipIf(databaseKind !== 'postgres')('on `searches` Postgres plans a call for its user', async () => {
+		const user = await asUser(app)
+		await searches.transaction(async (tx) => {
+			const pools = { reads: tx, searches: tx }
+			for (let call = 0; call < 10; call++) await listTasks(pools, user.sub, { sort: 'title' })
+			expect((await plansOf(tx, await textOf({ sort: 'title' })))?.custom).toBeGreaterThanOrEqual(5)
+		})
 	})
 })
