@@ -3,7 +3,7 @@ import { openapi } from '@elysiajs/openapi'
 import { Elysia, t, ValidationError } from 'elysia'
 import type { Verifier } from './auth'
 import type { Config } from './config'
-import { codeOf, type Database, isUnavailable, ping } from './database'
+import { codeOf, isUnavailable, ping, type Pools } from './database'
 import {
 	ApiError,
 	AuthenticationRequired,
@@ -23,7 +23,7 @@ import pkg from '../package.json'
 export const MAX_BODY_BYTES = 64 * 1024
 
 export interface AppDependencies {
-	database: Pick<Database, 'db' | 'reads' | 'searches' | 'lookups'>
+	database: Pools
 	verify: Verifier
 	config: Pick<Config, 'corsOrigins'>
 	log: Log

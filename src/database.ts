@@ -23,6 +23,9 @@ export interface Database {
 	close(): Promise<void>
 }
 
+/** Where each kind of statement runs: what the app and its queries are given. */
+export type Pools = Pick<Database, 'db' | 'reads' | 'searches' | 'lookups'>
+
 // drizzle-kit's bookkeeping table, so its tools see the same history.
 const journal = pgSchema('drizzle').table('__drizzle_migrations', {
 	id: serial('id').primaryKey(),

@@ -1,6 +1,6 @@
 import { and, count, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
-import type { Database, Db } from '../database'
+import type { Db, Pools } from '../database'
 import type { ListQuery, Task, TaskInput } from './model'
 import { nextUpdatedAt, taskCounts, tasks } from './table'
 
@@ -76,7 +76,7 @@ function totalOf(query: ListQuery, filter: SQL | undefined): SQL<number> {
 
 /** Where a list is read: in creation order without a search, on `reads`; any other, on `searches`. */
 export async function listTasks(
-	{ reads, searches }: Pick<Database, 'reads' | 'searches'>,
+	{ reads, searches }: Pick<Pools, 'reads' | 'searches'>,
 	userId: string,
 	query: ListQuery
 ): Promise<{ tasks: Task[]; total: number }> {

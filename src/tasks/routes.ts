@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { authentication, type Verifier } from '../auth'
-import type { Database } from '../database'
+import type { Pools } from '../database'
 import { ResourceNotFound } from '../errors'
 import { Completion, ErrorBody, ListQuery, Task, TaskId, TaskInput } from './model'
 import { createTask, deleteTask, getTask, listTasks, setCompleted, updateTask } from './queries'
@@ -15,7 +15,7 @@ const errors = { 401: ErrorBody, 404: ErrorBody, 422: ErrorBody }
 // app.ts reads every body itself; naming the parser is what puts application/json in the OpenAPI document.
 const json = { parse: 'json' as const }
 
-export const taskRoutes = ({ db, reads, searches, lookups }: Pick<Database, 'db' | 'reads' | 'searches' | 'lookups'>, verify: Verifier) =>
+export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Verifier) =>
 	new Elysia({ prefix: '/api/tasks', detail: { tags: ['Tasks'], security: [{ bearer: [] }] } })
 		.use(authentication(verify))
 		.get(
