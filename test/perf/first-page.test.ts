@@ -34,11 +34,11 @@ function logged(record: (sent: Sent) => void): Db {
 	return databaseKind === 'postgres' ? drizzlePostgres(client, { logger }) : drizzlePglite(client, { logger })
 }
 
-// The statement listTasks really sends.
-async function sentStatement(userId: string): Promise<Sent> {
+// The statement listTasks really sends for this user and query.
+async function sentStatement(userId: string, query: ListQuery = { limit: 50 }): Promise<Sent> {
 	const sent: Sent[] = []
 	const recording = logged((statement) => sent.push(statement))
-	await listTasks({ reads: recording, searches: recording }, userId, { limit: 50 })
+	await listTasks({ reads: recording, searches: recording }, userId, query)
 	if (sent.length !== 1 || !sent[0]) throw new Error(`listTasks sent ${sent.length} statements, not one`)
 	return sent[0]
 }
@@ -101,14 +101,7 @@ describe(`Scale on ${databaseKind}: the first page of a user with ${TASKS.toLoca
 })
 
 // The text of the statement that lists in this way, whoever asks.
-async function textOf(query: ListQuery): Promise<string> {
-	let text = ''
-	const recording = logged((statement) => {
-		text = statement.text
-	})
-	await listTasks({ reads: recording, searches: recording }, newUser(), query)
-	return text
-}
+const textOf = async (query: ListQuery) => (await sentStatement(newUser(), query)).text
 
 // How the statements a session has prepared were planned: once for any values (generic), or for
 // the values of each call (custom).
