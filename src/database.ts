@@ -14,7 +14,7 @@ export interface Database {
 	/** Where lists in creation order are read, the common case: on Postgres a pool of their own whose
 	 * statements are each planned once (PLANNED_ONCE). */
 	reads: Db
-	/** Every other read of a user's tasks (another order, a search, a count): on Postgres a pool where
+	/** Every other list of a user's tasks (another order, a search): on Postgres a pool where
 	 * Postgres plans each call for its user. */
 	searches: Db
 	/** Where a task is read by its id: on Postgres a connection of its own. */

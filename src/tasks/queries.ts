@@ -1,4 +1,4 @@
-import { and, count, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
+import { and, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import type { Db, Pools } from '../database'
 import type { ListQuery, Task, TaskInput } from './model'
@@ -8,14 +8,15 @@ import { nextUpdatedAt, taskCounts, tasks } from './table'
 const iso = (column: PgColumn) =>
 	sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
+// Each key is also the column's name in the list's subquery, which is the name json_agg gives it.
 const fields = {
 	id: tasks.id,
 	user_id: tasks.userId,
 	title: tasks.title,
 	description: tasks.description,
 	completed: tasks.completed,
-	created_at: iso(tasks.createdAt),
-	updated_at: iso(tasks.updatedAt)
+	created_at: iso(tasks.createdAt).as('created_at'),
+	updated_at: iso(tasks.updatedAt).as('updated_at')
 }
 
 const param = (name: string) => sql`${sql.placeholder(name)}`
@@ -74,45 +75,51 @@ function totalOf(query: ListQuery, filter: SQL | undefined): SQL<number> {
 	return sql<number>`coalesce((select ${counted} from ${taskCounts} where ${taskCounts.userId} = ${sql.placeholder('userId')}), 0)`
 }
 
-/** Where a list is read: in creation order without a search, on `reads`; any other, on `searches`. */
+/**
+ * A page of the caller's tasks as the JSON array the API sends, and the total it counts. The
+ * database writes the array: the tasks then cross the process as one string rather than as rows
+ * that are parsed, mapped to objects, checked and serialised again. Lists in creation order
+ * without a search are read on `reads`; any other on `searches`.
+ */
 export async function listTasks(
 	{ reads, searches }: Pick<Pools, 'reads' | 'searches'>,
 	userId: string,
 	query: ListQuery
-): Promise<{ tasks: Task[]; total: number }> {
+): Promise<{ page: string; total: number }> {
 	const sort = query.sort ?? 'created_at'
 	const db = sort === 'created_at' && !query.q ? reads : searches
 	const order = query.order ?? (sort === 'title' ? 'asc' : 'desc')
 	const filters = `${query.completed === undefined ? '' : query.completed ? 't' : 'f'}${query.q ? 'q' : ''}`
 	const key = `list_${filters}_${sort}_${order}_${query.limit ? 'l' : ''}${query.offset ? 'o' : ''}`
-	const values = {
+	const [list] = await prepared(db, key, () => {
+		const filter = listFilter(query)
+		let rows = db
+			.select(fields)
+			.from(tasks)
+			.where(filter)
+			.orderBy(ordered(sortColumns[sort], order), ordered(tasks.id, order))
+			.$dynamic()
+		if (query.limit) rows = rows.limit(sql.placeholder('limit'))
+		if (query.offset) rows = rows.offset(sql.placeholder('offset'))
+		const page = rows.as('page')
+		// json_agg takes the rows in the order the subquery yields them; past the last page it has
+		// none, and the one row still carries the total.
+		return db
+			.select({
+				page: sql<string>`coalesce(json_agg(${sql.identifier('page')}), '[]')::text`,
+				total: totalOf(query, filter)
+			})
+			.from(page)
+			.prepare(key)
+	}).execute({
 		userId,
 		completed: query.completed,
 		pattern: query.q ? `%${escapeLike(query.q)}%` : undefined,
 		limit: query.limit,
 		offset: query.offset
-	}
-	const rows = await prepared(db, key, () => {
-		const filter = listFilter(query)
-		const total = totalOf(query, filter)
-		let page = db
-			.select({ ...fields, total })
-			.from(tasks)
-			.where(filter)
-			.orderBy(ordered(sortColumns[sort], order), ordered(tasks.id, order))
-			.$dynamic()
-		if (query.limit) page = page.limit(sql.placeholder('limit'))
-		if (query.offset) page = page.offset(sql.placeholder('offset'))
-		return page.prepare(key)
-	}).execute(values)
-	if (rows.length === 0 && query.offset) {
-		// Past the last page no row carries the total: count on its own.
-		const counted = await prepared(searches, `count_${filters}`, () =>
-			searches.select({ total: count() }).from(tasks).where(listFilter(query)).prepare(`count_${filters}`)
-		).execute(values)
-		return { tasks: [], total: counted[0]?.total ?? 0 }
-	}
-	return { tasks: rows.map(({ total: _, ...task }) => task), total: rows[0]?.total ?? 0 }
+	})
+	if (!list) throw new Error('an aggregate without GROUP BY returned no row')
+	return list
 }
 
 export async function getTask(db: Db, userId: string, id: number): Promise<Task | undefined> {

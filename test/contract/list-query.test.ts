@@ -32,6 +32,23 @@ function expectBadQuery(reply: Reply, parameter: string) {
 	expect(reply.body.detail).toContain(parameter)
 }
 
+describe('GET /api/tasks items', () => {
+	test('each task in the list is exactly what GET /api/tasks/:id answers for it, whatever its text', async () => {
+		const alice = await asUser(app)
+		await create(
+			alice,
+			{ title: '<b>bold</b> & "quoted" \\ \'single\' /', description: null },
+			{ title: 'Ünïcödé 😀 中文 \u2028\u2029', description: 'tab\there\nnewline\r\u0001\u001f\u007f', completed: true },
+			{ title: '  spaces  ', description: '' }
+		)
+		const list = await alice.get('/api/tasks')
+		expectPage(list, 3)
+		expect(list.headers.get('content-type')).toStartWith('application/json')
+		for (const task of list.body as Task[]) expect(task).toEqual((await alice.get(`/api/tasks/${task.id}`)).body)
+		expect(titles(list)).toEqual(['  spaces  ', 'Ünïcödé 😀 中文 \u2028\u2029', '<b>bold</b> & "quoted" \\ \'single\' /'])
+	})
+})
+
 describe('GET /api/tasks query', () => {
 	describe('default order: newest first (created_at desc, then id desc)', () => {
 		test('with no query the newest task comes first', async () => {
