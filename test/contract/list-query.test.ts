@@ -39,13 +39,13 @@ describe('GET /api/tasks items', () => {
 			alice,
 			{ title: '<b>bold</b> & "quoted" \\ \'single\' /', description: null },
 			{ title: 'Ünïcödé 😀 中文 \u2028\u2029', description: 'tab\there\nnewline\r\u0001\u001f\u007f', completed: true },
-			{ title: '  spaces  ', description: '' }
+			{ title: '\ufeff  spaces  ', description: '' }
 		)
 		const list = await alice.get('/api/tasks')
 		expectPage(list, 3)
 		expect(list.headers.get('content-type')).toStartWith('application/json')
 		for (const task of list.body as Task[]) expect(task).toEqual((await alice.get(`/api/tasks/${task.id}`)).body)
-		expect(titles(list)).toEqual(['  spaces  ', 'Ünïcödé 😀 中文 \u2028\u2029', '<b>bold</b> & "quoted" \\ \'single\' /'])
+		expect(titles(list)).toEqual(['\ufeff  spaces  ', 'Ünïcödé 😀 中文 \u2028\u2029', '<b>bold</b> & "quoted" \\ \'single\' /'])
 	})
 })
 
