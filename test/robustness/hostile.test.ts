@@ -106,6 +106,25 @@ describe('Running it: hostile clients are bounded by the server and others are s
 		await healthy()
 	})
 
+	test('a body of exactly 64 KiB, announced by Content-Length and sent in pieces, is read whole', async () => {
+		const token = await sign({ sub: newUser() })
+		const title = 'Sent in pieces'
+		const body = JSON.stringify({ title })
+		const padded = `${body.slice(0, -1)}${' '.repeat(64 * 1024 - Buffer.byteLength(body))}}`
+		expect(Buffer.byteLength(padded)).toBe(64 * 1024)
+		const connection = await rawConnection(post(token, `Content-Length: ${64 * 1024}`))
+		for (let at = 0; at < padded.length; at += 10_000) {
+			connection.socket.write(padded.slice(at, at + 10_000))
+			await Bun.sleep(20)
+		}
+		const deadline = Date.now() + 10_000
+		while (!connection.received().includes('"title"') && Date.now() < deadline) await Bun.sleep(20)
+		expect(connection.received()).toStartWith('HTTP/1.1 201')
+		expect(connection.received()).toContain(`"title":"${title}"`)
+		connection.socket.destroy()
+		await healthy()
+	})
+
 	test('huge headers, a huge URL, garbage bytes and unknown methods are refused by the HTTP layer; the server stays up', async () => {
 		const replies = await Promise.all([
 			rawExchange(running.url, { method: 'GET', path: '/health', headers: { 'x-big': 'a'.repeat(100_000) } }),
