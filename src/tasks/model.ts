@@ -13,9 +13,10 @@ FormatRegistry.Set('task-title', (value) => storable(value, 255) && /[^\s\u0085]
 FormatRegistry.Set('task-description', (value) => storable(value, 10_000))
 FormatRegistry.Set('search-text', (value) => storable(value, 10_000))
 
-// Every task in every response is checked against Task, two timestamps each. Elysia's own
-// date-time check strips quotes, tries four unanchored patterns and then parses a Date; one
-// anchored RFC 3339 pattern is stricter and several times cheaper.
+// Every task a route answers with is checked against Task, two timestamps each (a list is JSON the
+// database wrote, and is sent as it is). Elysia's own date-time check strips quotes, tries four
+// unanchored patterns and then parses a Date; one anchored RFC 3339 pattern is stricter and several
+// times cheaper.
 const RFC_3339 =
 	/^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/
 FormatRegistry.Set('date-time', (value) => RFC_3339.test(value))

@@ -23,7 +23,8 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 			async ({ userId, query }) => {
 				const { page, total } = await listTasks({ reads, searches }, userId, query)
 				// JSON the database wrote: sent as it is, not checked against the schema, which documents it.
-				return new Response(page, { headers: { 'content-type': 'application/json;charset=utf-8', 'x-total-count': String(total) } })
+				const headers = { 'content-type': 'application/json;charset=utf-8', 'x-total-count': String(total) }
+				return new Response(page, { headers })
 			},
 			{ query: ListQuery, response: { 200: t.Array(Task), ...errors }, detail: { summary: "List the caller's tasks" } }
 		)
