@@ -1,6 +1,7 @@
 // The stack's own limit on `list` and `get`: Bun.serve and the driver (postgres.js, or PGlite in
-// DATA_DIR) answering GET /api/tasks and GET /api/tasks/:id with the API's very statements, rows
-// sent as the driver gives them, and nothing else: no framework, token check, schema or log.
+// DATA_DIR) answering GET /api/tasks and GET /api/tasks/:id with the API's very statements, sent
+// as the API sends them (a list as the JSON text the database wrote, a task as the driver gives
+// its row), and nothing else: no framework, token check, schema or log.
 // bench/run.ts starts as many of these as the binary runs processes, on one port, and drives them
 // like the binary.
 import postgres from 'postgres'
@@ -44,7 +45,12 @@ Bun.serve({
 			// token once, then finds it in its cache.
 			const payload = request.headers.get('authorization')?.split('.')[1] ?? ''
 			const { sub } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string }
-			return Response.json(await run.list(statements.list.sql, bind(statements.list, { id: 0, uid: sub }) as Value[]))
+			const [list] = (await run.list(statements.list.sql, bind(statements.list, { id: 0, uid: sub }) as Value[])) as {
+				page: string
+				total: number
+			}[]
+			const headers = { 'content-type': 'application/json;charset=utf-8', 'x-total-count': String(list?.total) }
+			return new Response(list?.page, { headers })
 		}
 		const id = Number(last)
 		// Seeded reader u owns ids (u-1)*TASKS_PER_USER+1 .. u*TASKS_PER_USER (bench/seed.ts).
