@@ -46,6 +46,13 @@ function rawConnection(head: string): Promise<Raw> {
 	})
 }
 
+// What the connection has received once it holds `marker`, or after ten seconds.
+async function receivedBy(connection: Raw, marker: string): Promise<string> {
+	const deadline = Date.now() + 10_000
+	while (!connection.received().includes(marker) && Date.now() < deadline) await Bun.sleep(20)
+	return connection.received()
+}
+
 async function healthy(): Promise<void> {
 	const token = await sign({ sub: newUser() })
 	expect((await fetch(`${running.url}/health`)).status).toBe(200)
@@ -98,9 +105,7 @@ describe('Running it: hostile clients are bounded by the server and others are s
 	test('a body over 64 KiB announced by Content-Length is refused with 413 at once, before it is sent', async () => {
 		const token = await sign({ sub: newUser() })
 		const connection = await rawConnection(`${post(token, 'Content-Length: 100000000')}{"title":"`)
-		const deadline = Date.now() + 10_000
-		while (!connection.received().includes('\r\n\r\n') && Date.now() < deadline) await Bun.sleep(20)
-		expect(connection.received()).toStartWith('HTTP/1.1 413')
+		expect(await receivedBy(connection, '\r\n\r\n')).toStartWith('HTTP/1.1 413')
 		expect(connection.received()).toContain('"error_code":"PAYLOAD_TOO_LARGE"')
 		connection.socket.destroy()
 		await healthy()
@@ -117,9 +122,7 @@ describe('Running it: hostile clients are bounded by the server and others are s
 			connection.socket.write(padded.slice(at, at + 10_000))
 			await Bun.sleep(20)
 		}
-		const deadline = Date.now() + 10_000
-		while (!connection.received().includes('"title"') && Date.now() < deadline) await Bun.sleep(20)
-		expect(connection.received()).toStartWith('HTTP/1.1 201')
+		expect(await receivedBy(connection, '"title"')).toStartWith('HTTP/1.1 201')
 		expect(connection.received()).toContain(`"title":"${title}"`)
 		connection.socket.destroy()
 		await healthy()
