@@ -12,8 +12,9 @@ const RESTARTS_PER_MINUTE = 10
 const RESTART_DELAY_MS = 250
 
 /**
- * How many processes serve the port: WORKERS, else one per core. The embedded database belongs to
- * exactly one process, so without DATABASE_URL it is always 1.
+ * How many processes serve the port: WORKERS, else one per core the process may use (Bun's count
+ * honours a cgroup's CPU quota, as in a container). The embedded database belongs to exactly one
+ * process, so without DATABASE_URL it is always 1.
  */
 export function workerCount(workers: number | undefined, embedded: boolean, log: Log): number {
 	if (!embedded) return workers ?? availableParallelism()

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { accessSync, chmodSync, constants, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
 import { asUser, databaseUrl, SECRET } from '../support/app'
-import { buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
+import { BINARY, buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
 
 await buildBinary()
 afterEach(killLeftovers)
@@ -64,6 +66,22 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
 	}
 }
 
+const cores = availableParallelism()
+
+// The default is Bun's availableParallelism, which counts a cgroup's CPU quota (`docker run
+// --cpus`, a pod's CPU limit), not only the host's cores: each worker holds its own Postgres
+// connections, which one per host core in a one-CPU container would multiply for nothing. It is
+// seen in a real cgroup where the test runs as root with cgroup v1's cpu controller writable.
+const CPU_CGROUPS = '/sys/fs/cgroup/cpu'
+const cgroupsWritable = (() => {
+	try {
+		accessSync(CPU_CGROUPS, constants.W_OK)
+		return true
+	} catch {
+		return false
+	}
+})()
+
 describe('WORKERS: processes serving one port', () => {
 	test.skipIf(!databaseUrl)('on Postgres, WORKERS=3 is three processes, each with its own socket on the port', async () => {
 		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '3' }
@@ -124,4 +142,30 @@ describe('WORKERS: processes serving one port', () => {
 			expect(finished.code).not.toBe(0)
 			expect(finished.stderr.trim().split('\n')).toEqual([`todo-api: WORKERS must be a whole number from 1 to 64, not "${workers}".`])
 		}, SLOW)
+
+	test.skipIf(!databaseUrl || !cgroupsWritable || cores < 2)('on Postgres and by default, a process allowed one CPU by its cgroup serves alone; one per core otherwise', async () => {
+		const group = join(CPU_CGROUPS, `todo-api-test-${process.pid}`)
+		mkdirSync(group)
+		try {
+			writeFileSync(join(group, 'cpu.cfs_quota_us'), readFileSync(join(group, 'cpu.cfs_period_us'), 'utf8').trim())
+			const wrapper = join(temporaryFolder(), 'in-cgroup')
+			writeFileSync(wrapper, `#!/bin/sh\necho $$ > '${group}/cgroup.procs'\nexec '${BINARY}' "$@"\n`)
+			chmodSync(wrapper, 0o755)
+			const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl }
+			const limited = await startBinary({ binary: wrapper, cwd: temporaryFolder(), env })
+			expect(limited.stdout()).toContain('"workers":1,')
+			await Bun.sleep(500)
+			expect(childrenOf(limited.process.pid)).toEqual([])
+			expect(await limited.stop('SIGTERM')).toBe(0)
+
+			const free = await startBinary({ cwd: temporaryFolder(), env })
+			expect(free.stdout()).toContain(`"workers":${cores},`)
+			expect(await free.stop('SIGTERM')).toBe(0)
+		} finally {
+			const members = () => readFileSync(join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)
+			for (const pid of members()) process.kill(Number(pid), 'SIGKILL')
+			await until(() => members().length === 0, 'the cgroup is empty')
+			rmdirSync(group)
+		}
+	}, SLOW)
 })
