@@ -3,11 +3,11 @@ import { createApp } from './app'
 import { createVerifier } from './auth'
 import { ConfigError, loadConfig } from './config'
 import { migrate, openDatabase } from './database'
-import { DataDirLocked } from './embedded'
+import { compileWasmOnEveryCore, DataDirLocked } from './embedded'
 import { jsonLog } from './log'
 import { cacheTokens } from './token-cache'
 import { tokenCommand, UsageError } from './token'
-import { followParent, superviseWorkers, WORKER_ENV, workerCount } from './workers'
+import { followParent, ownCommand, superviseWorkers, WORKER_ENV, workerCount } from './workers'
 
 const HELP = `todo-api ${pkg.version}: the Todo REST API.
 
@@ -31,6 +31,7 @@ const MAX_BODY_BYTES_BUN = 2 ** 31 - 1
 async function serve(): Promise<void> {
 	const config = loadConfig()
 	const isWorker = process.env[WORKER_ENV] !== undefined
+	if (!config.databaseUrl) compileWasmOnEveryCore(ownCommand())
 	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
 	const database = await openDatabase(config)
 	// Only the primary migrates, and before any worker exists. The app is built while the database

@@ -23,8 +23,8 @@ export function workerCount(workers: number | undefined, embedded: boolean, log:
 	return 1
 }
 
-// The same program again: the compiled binary is its own executable; under `bun` the script follows.
-function ownCommand(): string[] {
+/** The same program again: the compiled binary is its own executable; under `bun` the script follows. */
+export function ownCommand(): string[] {
 	const compiled = Bun.main.startsWith('/$bunfs/')
 	return [process.execPath, ...(compiled ? [] : [Bun.main]), ...Bun.argv.slice(2)]
 }

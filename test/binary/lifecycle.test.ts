@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { basename, dirname } from 'node:path'
-import { asUser, newUser, SECRET, sign } from '../support/app'
+import { asUser, databaseUrl, newUser, SECRET, sign } from '../support/app'
 import {
 	binaryDatabases,
 	buildBinary,
@@ -102,4 +104,36 @@ describe('Running it: SIGTERM', () => {
 				expect({ code, stopping: output.includes('"msg":"stopping"') }).toEqual({ code: 0, stopping: true })
 			}
 		}, SLOW)
+})
+
+// The process a test started, as it is now: after an exec in place its pid is the same and its
+// environment is the one it was given.
+const wasmThreadsOf = (pid: number) =>
+	readFileSync(`/proc/${pid}/environ`, 'utf8')
+		.split('\0')
+		.find((entry) => entry.startsWith('BUN_JSC_numberOfWasmCompilerThreads='))
+		?.split('=')[1]
+
+describe('Running it: PGlite compiles its wasm on every core', () => {
+	const cores = availableParallelism()
+	test.skipIf(cores < 2)(`on PGlite it runs itself again in place with ${cores} wasm compiler threads, and serves`, async () => {
+		const running = await startBinary({ cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATA_DIR: await initialisedDataDir() } })
+		expect(wasmThreadsOf(running.process.pid)).toBe(String(cores))
+		const user = await asUser(over(running.url))
+		expect((await user.post('/api/tasks', { title: 'after the exec' })).status).toBe(201)
+		expect(await running.stop('SIGTERM')).toBe(0)
+	}, SLOW)
+
+	test('a number of threads the operator set is kept', async () => {
+		const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: await initialisedDataDir(), BUN_JSC_numberOfWasmCompilerThreads: '1' }
+		const running = await startBinary({ cwd: temporaryFolder(), env })
+		expect(wasmThreadsOf(running.process.pid)).toBe('1')
+		expect(await running.stop('SIGTERM')).toBe(0)
+	}, SLOW)
+
+	test.skipIf(!databaseUrl)('on Postgres, which compiles no wasm, it is left as it is', async () => {
+		const running = await startBinary({ cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '1' } })
+		expect(wasmThreadsOf(running.process.pid)).toBeUndefined()
+		expect(await running.stop('SIGTERM')).toBe(0)
+	}, SLOW)
 })
