@@ -23,10 +23,13 @@ export function workerCount(workers: number | undefined, embedded: boolean, log:
 	return 1
 }
 
-/** The same program again: the compiled binary is its own executable; under `bun` the script follows. */
+/**
+ * The same program again, with the runtime's own flags (`bun --watch`): the compiled binary is its
+ * own executable; under `bun` the script follows.
+ */
 export function ownCommand(): string[] {
 	const compiled = Bun.main.startsWith('/$bunfs/')
-	return [process.execPath, ...(compiled ? [] : [Bun.main]), ...Bun.argv.slice(2)]
+	return [process.execPath, ...process.execArgv, ...(compiled ? [] : [Bun.main]), ...Bun.argv.slice(2)]
 }
 
 /**

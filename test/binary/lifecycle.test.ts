@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { basename, dirname } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { asUser, databaseUrl, newUser, SECRET, sign } from '../support/app'
 import {
 	binaryDatabases,
@@ -11,6 +11,7 @@ import {
 	killLeftovers,
 	over,
 	printed,
+	ROOT,
 	runBinary,
 	signalOnListening,
 	SLOW,
@@ -121,6 +122,16 @@ describe('Running it: PGlite compiles its wasm on every core', () => {
 		expect(wasmThreadsOf(running.process.pid)).toBe(String(cores))
 		const user = await asUser(over(running.url))
 		expect((await user.post('/api/tasks', { title: 'after the exec' })).status).toBe(201)
+		expect(await running.stop('SIGTERM')).toBe(0)
+	}, SLOW)
+
+	test.skipIf(cores < 2)('under `bun --watch src/main.ts` the exec keeps the runtime flags', async () => {
+		const wrapper = join(temporaryFolder(), 'watched')
+		writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' --watch '${join(ROOT, 'src', 'main.ts')}'\n`)
+		chmodSync(wrapper, 0o755)
+		const running = await startBinary({ binary: wrapper, cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATA_DIR: await initialisedDataDir() } })
+		expect(wasmThreadsOf(running.process.pid)).toBe(String(cores))
+		expect(readFileSync(`/proc/${running.process.pid}/cmdline`, 'utf8').split('\0')).toContain('--watch')
 		expect(await running.stop('SIGTERM')).toBe(0)
 	}, SLOW)
 
