@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { asUser, databaseUrl, newUser, SECRET, sign } from '../support/app'
@@ -16,6 +16,7 @@ import {
 	signalOnListening,
 	SLOW,
 	startBinary,
+	startScript,
 	temporaryFolder
 } from '../support/binary'
 
@@ -126,9 +127,7 @@ describe('Running it: PGlite compiles its wasm on every core', () => {
 	}, SLOW)
 
 	test.skipIf(cores < 2)('under `bun --watch src/main.ts` the exec keeps the runtime flags', async () => {
-		const wrapper = join(temporaryFolder(), 'watched')
-		writeFileSync(wrapper, `#!/bin/sh\nexec '${process.execPath}' --watch '${join(ROOT, 'src', 'main.ts')}'\n`)
-		chmodSync(wrapper, 0o755)
+		const wrapper = startScript(`exec '${process.execPath}' --watch '${join(ROOT, 'src', 'main.ts')}'`)
 		const running = await startBinary({ binary: wrapper, cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATA_DIR: await initialisedDataDir() } })
 		expect(wasmThreadsOf(running.process.pid)).toBe(String(cores))
 		expect(readFileSync(`/proc/${running.process.pid}/cmdline`, 'utf8').split('\0')).toContain('--watch')

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { accessSync, chmodSync, constants, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { asUser, databaseUrl, SECRET } from '../support/app'
-import { BINARY, buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
+import { BINARY, buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, startScript, temporaryFolder } from '../support/binary'
 
 await buildBinary()
 afterEach(killLeftovers)
@@ -148,9 +148,7 @@ describe('WORKERS: processes serving one port', () => {
 		mkdirSync(group)
 		try {
 			writeFileSync(join(group, 'cpu.cfs_quota_us'), readFileSync(join(group, 'cpu.cfs_period_us'), 'utf8').trim())
-			const wrapper = join(temporaryFolder(), 'in-cgroup')
-			writeFileSync(wrapper, `#!/bin/sh\necho $$ > '${group}/cgroup.procs'\nexec '${BINARY}' "$@"\n`)
-			chmodSync(wrapper, 0o755)
+			const wrapper = startScript(`echo $$ > '${group}/cgroup.procs'`, `exec '${BINARY}' "$@"`)
 			const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl }
 			const limited = await startBinary({ binary: wrapper, cwd: temporaryFolder(), env })
 			expect(limited.stdout()).toContain('"workers":1,')

@@ -1,5 +1,5 @@
 import { type Subprocess, spawn, spawnSync } from 'bun'
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -72,6 +72,13 @@ function temporaryRoot(): string {
 /** A new empty folder under the OS temp dir, removed when the test process ends. */
 export function temporaryFolder(prefix = 'dir-'): string {
 	return mkdtempSync(join(temporaryRoot(), prefix))
+}
+
+/** A shell script in a new folder, to start in the binary's place: it runs `lines`, which end in an exec. */
+export function startScript(...lines: string[]): string {
+	const script = join(temporaryFolder('script-'), 'start')
+	writeFileSync(script, `#!/bin/sh\n${lines.join('\n')}\n`, { mode: 0o755 })
+	return script
 }
 
 /** Copies the built binary, alone, into a new empty folder and returns its path there. */
