@@ -17,6 +17,8 @@ export interface HalfResults {
 	firstApiMs: number
 	starts: number
 	idleRssMiB: number[]
+	/** The same processes' PSS in all: pages they share (the binary's) counted once. */
+	idlePssMiB: number
 	pageBig: Load
 	pageSmall: Load
 	/** `floor`: the database's own latency on the same statements at the same rate. */
@@ -78,7 +80,11 @@ export function report(results: Results): string {
 		facts.push(
 			[name, 'exec to first 200 (/health, median)', `${fixed(half.firstHealthMs, 1)} ms over ${half.starts} starts`],
 			[name, 'exec to first 200 (GET /api/tasks, median)', `${fixed(half.firstApiMs, 1)} ms`],
-			[name, 'idle RSS', `${idle.map((m) => fixed(m, 1)).join(' + ')} MiB (${idle.length} process${idle.length > 1 ? 'es' : ''})`],
+			[
+				name,
+				'idle RSS; PSS of all processes',
+				`${idle.map((m) => fixed(m, 1)).join(' + ')} MiB (${idle.length} process${idle.length > 1 ? 'es' : ''}); ${fixed(half.idlePssMiB, 1)} MiB`
+			],
 			[
 				name,
 				`p99 at a fixed ${half.fixed.target} req/s (mixed)`,

@@ -18,7 +18,7 @@ import { MIX, pgbench, type PgTarget, pgliteRate, type Rate } from './ceiling'
 import { report, type Results, type Row } from './report'
 import { addDoomed, type Doomed, type Exec, seed, signTokens, TASKS_PER_USER, USERS } from './seed'
 import { captureStatements, type Kind, recorder, type Statement } from './statements'
-import { BARE_KINDS, type BareKind, type Server, startBare, startServer, treeRss } from './server'
+import { BARE_KINDS, type BareKind, type Server, startBare, startServer, treePss, treeRss } from './server'
 import { type Load, wrk } from './wrk'
 
 const ROOT = join(import.meta.dir, '..')
@@ -143,6 +143,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 	const env = { BETTER_AUTH_SECRET: secret, ...half.env, ...(options.workers ? { WORKERS: options.workers } : {}) }
 	const starts: Server[] = []
 	let idle: number[] = []
+	let idlePss = 0
 	let createRate = 0
 	let listRate = 0
 	const refill = async (scenario: string): Promise<Doomed> => {
@@ -156,6 +157,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		if (!idle.length) {
 			await Bun.sleep(1000)
 			idle = treeRss(server.pid)
+			idlePss = treePss(server.pid)
 		}
 		return server
 	}
@@ -219,6 +221,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		firstApiMs: median(starts.map((s) => s.firstApiMs)),
 		starts: starts.length,
 		idleRssMiB: idle,
+		idlePssMiB: idlePss,
 		pageBig,
 		pageSmall,
 		fixed: { target: FIXED_RATE, ...fixed, floor },

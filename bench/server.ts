@@ -118,9 +118,10 @@ function parentOf(pid: string): number | undefined {
 	}
 }
 
-function rssKiB(pid: number): number {
+// A field in kB of /proc/PID/<file>; 0 once the process is gone.
+function kiB(pid: number, file: string, field: string): number {
 	try {
-		return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+		return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))?.[1] ?? 0)
 	} catch {
 		return 0
 	}
@@ -140,7 +141,14 @@ export function processTree(root: number): number[] {
 }
 
 /** RSS in MiB of each process of the tree. */
-export const treeRss = (root: number): number[] => processTree(root).map((pid) => rssKiB(pid) / 1024)
+export const treeRss = (root: number): number[] => processTree(root).map((pid) => kiB(pid, 'status', 'VmRSS') / 1024)
+
+/**
+ * The tree's memory in MiB, as the sum of its processes' PSS: a page they share (the binary's) is
+ * split between them, so the sum counts it once, where a sum of RSS counts it in every process.
+ */
+export const treePss = (root: number): number =>
+	processTree(root).reduce((sum, pid) => sum + kiB(pid, 'smaps_rollup', 'Pss') / 1024, 0)
 
 /** Samples the tree's total RSS every 100 ms until stopped; resolves with the peak in MiB. */
 export function watchPeakRss(root: number): () => number {
