@@ -1,0 +1,53 @@
+import pkg from '../package.json'
+import { createApp } from './app'
+import { createVerifier } from './auth'
+import type { Config } from './config'
+import { migrate, openDatabase } from './database'
+import { jsonLog } from './log'
+import { cacheTokens } from './token-cache'
+import { followParent, superviseWorkers, WORKER_ENV, workerCount } from './workers'
+
+const SHUTDOWN_GRACE_MS = 9_000
+// In-flight requests get this long after SIGTERM; whoever still holds one then is cut off.
+const DRAIN_MS = 5_000
+// Bun answers a body over its limit with a bare 413 of its own; set far above the API's 64 KiB so
+// that the app's reader, which stops at 64 KiB whatever the size announced, answers in JSON.
+const MAX_BODY_BYTES_BUN = 2 ** 31 - 1
+
+/** Opens the database, migrates (the primary only), listens, and runs the workers until a signal. */
+export async function serve(config: Config): Promise<void> {
+	const isWorker = process.env[WORKER_ENV] !== undefined
+	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
+	const database = await openDatabase(config)
+	// Only the primary migrates, and before any worker exists. The app is built while the database
+	// answers; it serves nothing before the migrations are in.
+	const migrated = isWorker ? undefined : migrate(database.db)
+	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog })
+	await migrated
+	let children: ReturnType<typeof superviseWorkers> | undefined
+	let stopping = false
+	const stop = async (signal: NodeJS.Signals) => {
+		if (stopping) return
+		stopping = true
+		if (!isWorker) jsonLog({ level: 'info', msg: 'stopping', signal })
+		setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref()
+		// A client still sending a body after DRAIN_MS (slowloris, a stuck proxy) is cut off, so the
+		// database is always closed, PGlite flushed, and the exit is 0.
+		await Promise.race([Promise.all([app.stop(), children?.stop(signal)]), Bun.sleep(DRAIN_MS)])
+		await app.server?.stop(true)
+		await database.close()
+		process.exit(0)
+	}
+	// Before listening: a signal that comes the instant the server is up must find its handler.
+	process.on('SIGTERM', () => stop('SIGTERM'))
+	process.on('SIGINT', () => stop('SIGINT'))
+
+	app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: MAX_BODY_BYTES_BUN, reusePort: isWorker || workers > 1 })
+	const url = app.server?.url.href
+	if (isWorker) jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })
+	else {
+		jsonLog({ level: 'info', msg: 'listening', url, database: database.kind, workers, version: pkg.version })
+		if (workers > 1) children = superviseWorkers(workers - 1, app.server?.port ?? config.port, jsonLog)
+	}
+	if (isWorker) followParent(() => stop('SIGTERM'))
+}
