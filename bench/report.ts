@@ -9,6 +9,8 @@ export interface Row extends Load {
 	scenario: string
 	/** The database's own rate on the same statements (pgbench / raw PGlite). */
 	ceiling?: number
+	/** Of a scenario measured in rounds: each round's rate over its ceiling; the row is the median round. */
+	ratios?: number[]
 }
 
 export interface HalfResults {
@@ -64,7 +66,7 @@ export function report(results: Results): string {
 				String(r.errors),
 				fixed(r.peakRssMiB),
 				r.ceiling ? fixed(r.ceiling) : '-',
-				r.ceiling ? `${fixed((100 * r.rate) / r.ceiling)} %` : '-'
+				r.ceiling ? `${fixed((100 * r.rate) / r.ceiling)} %${r.ratios ? ` (of ${r.ratios.map((x) => fixed(100 * x)).join(', ')})` : ''}` : '-'
 			])
 		const idle = half.idleRssMiB
 		for (const kind of BARE_KINDS) {
