@@ -5,7 +5,7 @@
 // bench/run.ts starts as many of these as the binary runs processes, on one port, and drives them
 // like the binary.
 import postgres from 'postgres'
-import { PLANNED_ONCE, POOL_SIZE } from '../src/database'
+import { LIST_PIPELINE, PLANNED_ONCE, POOL_SIZE } from '../src/database'
 import { openEmbedded } from '../src/embedded'
 import { TASKS_PER_USER, userId } from './seed'
 import type { BareKind } from './server'
@@ -17,15 +17,24 @@ type Run = (sql: string, values: Value[]) => Promise<unknown[]>
 const statements = JSON.parse(process.env.BARE_STATEMENTS ?? '') as Record<BareKind, Statement>
 
 // Connections as the API has them (src/database.ts): lists on a pool of POOL_SIZE whose statements
-// are planned once, reads of a task by its id on one connection of their own, every query pipelined.
+// are planned once, each connection LIST_PIPELINE deep, reads of a task by its id pipelined on one
+// connection of their own.
 async function drivers(): Promise<Record<BareKind, Run>> {
 	const url = process.env.DATABASE_URL
 	if (url) {
-		const pool = (max: number, connection: Record<string, string> = {}): Run => {
-			const sql = postgres(url, { max, prepare: true, connection, fetch_types: false, onnotice: () => {} })
+		const pool = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}): Run => {
+			const sql = postgres(url, {
+				max,
+				// As in src/database.ts: max_pipeline is how many queries may wait behind the one running.
+				...(pipeline && { max_pipeline: pipeline - 1 }),
+				prepare: true,
+				connection: settings,
+				fetch_types: false,
+				onnotice: () => {}
+			})
 			return (text, values) => sql.unsafe(text, values, { prepare: true })
 		}
-		return { list: pool(POOL_SIZE, PLANNED_ONCE), get: pool(1) }
+		return { list: pool(POOL_SIZE, { settings: PLANNED_ONCE, pipeline: LIST_PIPELINE }), get: pool(1) }
 	}
 	const { client } = await openEmbedded(process.env.DATA_DIR ?? '')
 	const run: Run = async (text, values) => (await client.query(text, values)).rows

@@ -1,0 +1,58 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import postgres from 'postgres'
+import { createApp } from '../../src/app'
+import { createVerifier } from '../../src/auth'
+import { type Database, LIST_PIPELINE, migrate, openDatabase, POOL_SIZE } from '../../src/database'
+import { silentLog } from '../../src/log'
+import { asUser, databaseUrl, SECRET } from '../support/app'
+
+// A database of its own, so that every backend reading lists on it is this app's.
+const name = `todo_e_stalled_${crypto.randomUUID().slice(0, 8)}`
+const admin = databaseUrl ? postgres(databaseUrl, { max: 1, onnotice: () => {} }) : undefined
+let database: Database | undefined
+
+afterAll(async () => {
+	await database?.close()
+	await admin?.unsafe(`drop database if exists ${name} with (force)`)
+	await admin?.end()
+})
+
+// SIGSTOP stands for a backend the kernel leaves off the CPU, or one that hangs: the lists already
+// sent to it wait, and no more than LIST_PIPELINE of them.
+describe.if(Boolean(admin))('Lists while the backend of one connection for lists is stopped (Postgres)', () => {
+	test(`at most ${LIST_PIPELINE} lists wait for it; the pool's other connections answer the rest`, async () => {
+		if (!admin) throw new Error('no Postgres')
+		await admin.unsafe(`create database ${name}`)
+		const url = new URL(databaseUrl ?? '')
+		url.pathname = `/${name}`
+		database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
+		await migrate(database.db, silentLog)
+		const app = createApp({ database, verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [] }, log: silentLog })
+		const alice = await asUser(app)
+		await alice.post('/api/tasks', { title: 'Listed' })
+		const lists = (count: number) => Array.from({ length: count }, () => alice.get('/api/tasks'))
+		// Enough at once to open every connection for lists.
+		for (const list of await Promise.all(lists(4 * POOL_SIZE * LIST_PIPELINE))) expect(list.status).toBe(200)
+
+		const backends = await admin`select pid from pg_stat_activity where datname = ${name} and query like '%json_agg%'`
+		expect(backends).toHaveLength(POOL_SIZE)
+		const pid = Number(backends[0]?.pid)
+		// The pid must be this database's backend on this machine before it is sent a signal.
+		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toStartWith(`postgres: `)
+		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain(` ${name} `)
+
+		const count = 10 * POOL_SIZE
+		let answered = 0
+		process.kill(pid, 'SIGSTOP')
+		try {
+			const sent = lists(count).map((list) => list.then((reply) => ((answered += 1), reply)))
+			for (let waited = 0; answered < count - LIST_PIPELINE && waited < 3000; waited += 10) await Bun.sleep(10)
+			expect(answered).toBeGreaterThanOrEqual(count - LIST_PIPELINE)
+			process.kill(pid, 'SIGCONT')
+			for (const list of await Promise.all(sent)) expect(list.status).toBe(200)
+		} finally {
+			process.kill(pid, 'SIGCONT')
+		}
+	})
+})
