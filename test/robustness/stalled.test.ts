@@ -39,14 +39,19 @@ describe.if(Boolean(admin))('Lists while the backend of one connection for lists
 		expect(backends).toHaveLength(POOL_SIZE)
 		const pid = Number(backends[0]?.pid)
 		// The pid must be this database's backend on this machine before it is sent a signal.
-		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toStartWith(`postgres: `)
-		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain(` ${name} `)
+		const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+		expect(command).toStartWith('postgres: ')
+		expect(command).toContain(` ${name} `)
 
 		const count = 10 * POOL_SIZE
 		let answered = 0
 		process.kill(pid, 'SIGSTOP')
 		try {
-			const sent = lists(count).map((list) => list.then((reply) => ((answered += 1), reply)))
+			const sent = lists(count).map(async (list) => {
+				const reply = await list
+				answered += 1
+				return reply
+			})
 			for (let waited = 0; answered < count - LIST_PIPELINE && waited < 3000; waited += 10) await Bun.sleep(10)
 			expect(answered).toBeGreaterThanOrEqual(count - LIST_PIPELINE)
 			process.kill(pid, 'SIGCONT')
