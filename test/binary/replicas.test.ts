@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import journal from '../../drizzle/meta/_journal.json'
-import { asUser, databaseUrl, SECRET } from '../support/app'
+import { asUser, databaseUrl, emptyDatabase, SECRET } from '../support/app'
 import { buildBinary, killLeftovers, over, SLOW, startBinary, temporaryFolder } from '../support/binary'
 
 await buildBinary()
@@ -9,27 +9,21 @@ afterEach(killLeftovers)
 
 // Migrations run under an advisory lock, so replicas that start together migrate exactly once.
 describe.skipIf(!databaseUrl)('Running it: replicas started together on an empty Postgres database', () => {
-	const server = new URL(databaseUrl ?? 'postgres://unused')
-	// Named after the run's own database, so whoever runs the suite owns it; dropped at the end.
-	const name = `${server.pathname.slice(1) || 'todo'}_replicas_${crypto.randomUUID().slice(0, 8)}`
-	const empty = Object.assign(new URL(server), { pathname: `/${name}` }).href
-	let admin: postgres.Sql
+	let own: Awaited<ReturnType<typeof emptyDatabase>>
 
 	beforeAll(async () => {
-		admin = postgres(server.href, { max: 1, onnotice: () => {} })
-		await admin.unsafe(`create database "${name}"`)
+		own = await emptyDatabase('replicas')
 	})
 	afterAll(async () => {
 		killLeftovers()
-		await admin.unsafe(`drop database if exists "${name}" with (force)`)
-		await admin.end()
+		await own.drop()
 	})
 
 	test('three start at the same instant: all serve, and each migration is recorded once', async () => {
 		const replicas = await Promise.all(
-			[1, 2, 3].map(() => startBinary({ cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: empty } }))
+			[1, 2, 3].map(() => startBinary({ cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: own.url } }))
 		)
-		const check = postgres(empty, { max: 1, onnotice: () => {} })
+		const check = postgres(own.url, { max: 1, onnotice: () => {} })
 		try {
 			const applied = await check<{ created_at: string }[]>`select created_at from drizzle.__drizzle_migrations order by id`
 			expect(applied.map((row) => Number(row.created_at))).toEqual(journal.entries.map((entry) => entry.when))

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { databaseUrl, newUser, SECRET, sign } from '../support/app'
+import { databaseUrl, emptyDatabase, newUser, SECRET, sign } from '../support/app'
 import { join } from 'node:path'
 import { killLeftovers, ROOT, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { binaryCopy } from './processes'
@@ -15,15 +15,13 @@ interface Task {
 }
 
 // A database of its own, empty, made on the run's Postgres server and dropped afterwards.
-const name = `todo_e_replicas_${crypto.randomUUID().slice(0, 8)}`
-const admin = databaseUrl ? postgres(databaseUrl, { max: 1, onnotice: () => {} }) : undefined
+let own: Awaited<ReturnType<typeof emptyDatabase>> | undefined
 const replicas: Running[] = []
 
 afterAll(async () => {
 	await Promise.all(replicas.map((replica) => replica.stop('SIGTERM')))
 	killLeftovers()
-	await admin?.unsafe(`drop database if exists ${name} with (force)`)
-	await admin?.end()
+	await own?.drop()
 })
 
 function client(replica: Running, token: string) {
@@ -43,17 +41,15 @@ const newestFirst = (a: Task, b: Task) =>
 
 describe.if(Boolean(databaseUrl))('Running it: several replicas on one database (Postgres)', () => {
 	test('three started at the same instant on an empty database migrate once and serve', async () => {
-		await admin?.unsafe(`create database ${name}`)
-		const url = new URL(databaseUrl as string)
-		url.pathname = `/${name}`
+		own = await emptyDatabase('replicas')
 		const binary = await binaryCopy()
-		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: url.href }
+		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: own.url }
 		replicas.push(
 			...(await Promise.all(
 				[1, 2, 3].map(() => startBinary({ binary, cwd: temporaryFolder(), env, timeoutMs: 60_000 }))
 			))
 		)
-		const database = postgres(url.href, { max: 1, onnotice: () => {} })
+		const database = postgres(own.url, { max: 1, onnotice: () => {} })
 		const journal = await database`select hash from drizzle.__drizzle_migrations`
 		await database.end()
 		const { entries } = (await Bun.file(join(ROOT, 'drizzle', 'meta', '_journal.json')).json()) as {

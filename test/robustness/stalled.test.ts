@@ -1,35 +1,27 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
-import postgres from 'postgres'
-import { createApp } from '../../src/app'
-import { createVerifier } from '../../src/auth'
 import { type Database, LIST_PIPELINE, migrate, openDatabase, POOL_SIZE } from '../../src/database'
 import { silentLog } from '../../src/log'
-import { asUser, databaseUrl, SECRET } from '../support/app'
+import { asUser, databaseUrl, emptyDatabase, testApp } from '../support/app'
 
 // A database of its own, so that every backend reading lists on it is this app's.
-const name = `todo_e_stalled_${crypto.randomUUID().slice(0, 8)}`
-const admin = databaseUrl ? postgres(databaseUrl, { max: 1, onnotice: () => {} }) : undefined
+let own: Awaited<ReturnType<typeof emptyDatabase>> | undefined
 let database: Database | undefined
 
 afterAll(async () => {
 	await database?.close()
-	await admin?.unsafe(`drop database if exists ${name} with (force)`)
-	await admin?.end()
+	await own?.drop()
 })
 
 // SIGSTOP stands for a backend the kernel leaves off the CPU, or one that hangs: the lists already
 // sent to it wait, and no more than LIST_PIPELINE of them.
-describe.if(Boolean(admin))('Lists while the backend of one connection for lists is stopped (Postgres)', () => {
+describe.if(Boolean(databaseUrl))('Lists while the backend of one connection for lists is stopped (Postgres)', () => {
 	test(`at most ${LIST_PIPELINE} lists wait for it; the pool's other connections answer the rest`, async () => {
-		if (!admin) throw new Error('no Postgres')
-		await admin.unsafe(`create database ${name}`)
-		const url = new URL(databaseUrl ?? '')
-		url.pathname = `/${name}`
-		database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
+		own = await emptyDatabase('stalled')
+		const { name, admin } = own
+		database = await openDatabase({ databaseUrl: own.url, dataDir: '' })
 		await migrate(database.db, silentLog)
-		const app = createApp({ database, verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [] }, log: silentLog })
-		const alice = await asUser(app)
+		const alice = await asUser(await testApp(database))
 		await alice.post('/api/tasks', { title: 'Listed' })
 		const lists = (count: number) => Array.from({ length: count }, () => alice.get('/api/tasks'))
 		// Enough at once to open every connection for lists.

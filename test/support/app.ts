@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SignJWT, type JWTPayload } from 'jose'
+import postgres from 'postgres'
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
 import { type Database, migrate, openDatabase } from '../../src/database'
@@ -26,9 +27,35 @@ export function testDatabase(): Promise<Database> {
 	return shared
 }
 
-/** The app built the way main builds it, on the test database. */
-export async function testApp() {
-	return createApp({ database: await testDatabase(), verify: createVerifier({ secret: SECRET }), config: { corsOrigins: [ORIGIN] }, log: silentLog })
+/** The app built the way main builds it, on the test database or the one given. */
+export async function testApp(database?: Database) {
+	return createApp({
+		database: database ?? (await testDatabase()),
+		verify: createVerifier({ secret: SECRET }),
+		config: { corsOrigins: [ORIGIN] },
+		log: silentLog
+	})
+}
+
+/**
+ * A new, empty database on the run's Postgres server, for a test that must be its only user. It is
+ * named after the run's own database, so whoever runs the suite owns it; `admin` is a connection
+ * to the run's database, and drop() removes the new one.
+ */
+export async function emptyDatabase(label: string): Promise<{ name: string; url: string; admin: postgres.Sql; drop(): Promise<void> }> {
+	const server = new URL(databaseUrl ?? '')
+	const name = `${server.pathname.slice(1) || 'todo'}_${label}_${crypto.randomUUID().slice(0, 8)}`
+	const admin = postgres(server.href, { max: 1, onnotice: () => {} })
+	await admin.unsafe(`create database "${name}"`)
+	return {
+		name,
+		admin,
+		url: Object.assign(new URL(server), { pathname: `/${name}` }).href,
+		async drop() {
+			await admin.unsafe(`drop database if exists "${name}" with (force)`)
+			await admin.end()
+		}
+	}
 }
 
 export const newUser = () => `user-${crypto.randomUUID()}`
