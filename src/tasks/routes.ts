@@ -12,8 +12,8 @@ const found = (task: Task | undefined): Task => {
 
 // JSON the database wrote, sent as it is: not checked against the schema, which documents it.
 // Elysia copies a Response returned while set.headers holds any (here always: CORS and security
-// headers) into a second one, reading its body back as a stream, which cost a tenth of a list's
-// CPU; one built with those headers, set.headers then emptied, is sent as it is.
+// headers) into a second one, reading its body back as a stream: about 5 µs, a twentieth of the
+// API's CPU for a list. One built with those headers, set.headers then emptied, is sent as it is.
 function sentAsIs(set: Context['set'], json: string): Response {
 	const headers: Record<string, string> = {}
 	for (const name in set.headers) headers[name] = String(set.headers[name])
