@@ -5,7 +5,7 @@
 // bench/run.ts starts as many of these as the binary runs processes, on one port, and drives them
 // like the binary.
 import postgres from 'postgres'
-import { LIST_PIPELINE, PLANNED_ONCE, POOL_SIZE } from '../src/database'
+import { holding, LIST_PIPELINE, PLANNED_ONCE, POOL_SIZE } from '../src/database'
 import { openEmbedded } from '../src/embedded'
 import { TASKS_PER_USER, userId } from './seed'
 import type { BareKind } from './server'
@@ -25,8 +25,7 @@ async function drivers(): Promise<Record<BareKind, Run>> {
 		const pool = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}): Run => {
 			const sql = postgres(url, {
 				max,
-				// As in src/database.ts: max_pipeline is how many queries may wait behind the one running.
-				...(pipeline && { max_pipeline: pipeline - 1 }),
+				...holding(pipeline),
 				prepare: true,
 				connection: settings,
 				fetch_types: false,

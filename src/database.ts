@@ -64,6 +64,10 @@ export const PLANNED_ONCE = { plan_cache_mode: 'force_generic_plan' }
  */
 export const LIST_PIPELINE = 2
 
+/** postgres.js's option for a connection holding at most `queries` at once: its max_pipeline counts
+ * only those waiting behind the one running, and is missing from its types (hence a spread). */
+export const holding = (queries: number | undefined) => (queries ? { max_pipeline: queries - 1 } : {})
+
 // Any fixed number: every replica must use the same one.
 const MIGRATION_LOCK = 7_346_201
 
