@@ -142,9 +142,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 			guardedPool(() =>
 				postgres(databaseUrl, {
 					max,
-					// postgres.js's own option, missing from its types (hence the spread): how many queries may
-					// wait behind the one running (default 100).
-					...(pipeline && { max_pipeline: pipeline - 1 }),
+					...holding(pipeline),
 					connect_timeout: 3,
 					idle_timeout: 60,
 					// A reconnect waits at most half a second: the default grows to 20 s during an outage,
