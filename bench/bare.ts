@@ -12,35 +12,38 @@ import type { BareKind } from './server'
 import { bind, type Statement } from './statements'
 
 type Value = string | number | boolean | null
-type Run = (sql: string, values: Value[]) => Promise<unknown[]>
+interface Driver {
+	/** A list's one row, read by position as Drizzle reads it: its two columns are both named "coalesce". */
+	list(sql: string, values: Value[]): Promise<unknown[][]>
+	/** A task's row, by column name. */
+	get(sql: string, values: Value[]): Promise<Record<string, unknown>[]>
+}
 
 const statements = JSON.parse(process.env.BARE_STATEMENTS ?? '') as Record<BareKind, Statement>
 
 // Connections as the API has them (src/database.ts): lists on a pool of POOL_SIZE whose statements
 // are planned once, each connection LIST_PIPELINE deep, reads of a task by its id pipelined on one
 // connection of their own.
-async function drivers(): Promise<Record<BareKind, Run>> {
+async function driver(): Promise<Driver> {
 	const url = process.env.DATABASE_URL
 	if (url) {
-		const pool = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}): Run => {
-			const sql = postgres(url, {
-				max,
-				...holding(pipeline),
-				prepare: true,
-				connection: settings,
-				fetch_types: false,
-				onnotice: () => {}
-			})
-			return (text, values) => sql.unsafe(text, values, { prepare: true })
+		const pool = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}) =>
+			postgres(url, { max, ...holding(pipeline), prepare: true, connection: settings, fetch_types: false, onnotice: () => {} })
+		const lists = pool(POOL_SIZE, { settings: PLANNED_ONCE, pipeline: LIST_PIPELINE })
+		const lookups = pool(1)
+		return {
+			list: (text, values) => lists.unsafe(text, values, { prepare: true }).values(),
+			get: (text, values) => lookups.unsafe(text, values, { prepare: true })
 		}
-		return { list: pool(POOL_SIZE, { settings: PLANNED_ONCE, pipeline: LIST_PIPELINE }), get: pool(1) }
 	}
 	const { client } = await openEmbedded(process.env.DATA_DIR ?? '')
-	const run: Run = async (text, values) => (await client.query(text, values)).rows
-	return { list: run, get: run }
+	return {
+		list: async (text, values) => (await client.query<unknown[]>(text, values, { rowMode: 'array' })).rows,
+		get: async (text, values) => (await client.query<Record<string, unknown>>(text, values)).rows
+	}
 }
 
-const run = await drivers()
+const run = await driver()
 
 Bun.serve({
 	port: Number(process.env.PORT),
@@ -53,12 +56,9 @@ Bun.serve({
 			// token once, then finds it in its cache.
 			const payload = request.headers.get('authorization')?.split('.')[1] ?? ''
 			const { sub } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string }
-			const [list] = (await run.list(statements.list.sql, bind(statements.list, { id: 0, uid: sub }) as Value[])) as {
-				page: string
-				total: number
-			}[]
-			const headers = { 'content-type': 'application/json;charset=utf-8', 'x-total-count': String(list?.total) }
-			return new Response(list?.page, { headers })
+			const [[page, total] = []] = await run.list(statements.list.sql, bind(statements.list, { id: 0, uid: sub }) as Value[])
+			const headers = { 'content-type': 'application/json;charset=utf-8', 'x-total-count': String(total) }
+			return new Response(String(page), { headers })
 		}
 		const id = Number(last)
 		// Seeded reader u owns ids (u-1)*TASKS_PER_USER+1 .. u*TASKS_PER_USER (bench/seed.ts).
