@@ -7,6 +7,7 @@ import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
 import { type Database, migrate, openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
+import { cacheTokens } from '../../src/token-cache'
 
 export const SECRET = 'a-test-secret-that-is-longer-than-32-bytes'
 export const ORIGIN = 'http://localhost:3000'
@@ -31,7 +32,7 @@ export function testDatabase(): Promise<Database> {
 export async function testApp(database?: Database) {
 	return createApp({
 		database: database ?? (await testDatabase()),
-		verify: createVerifier({ secret: SECRET }),
+		verify: cacheTokens(createVerifier({ secret: SECRET })),
 		config: { corsOrigins: [ORIGIN] },
 		log: silentLog
 	})
