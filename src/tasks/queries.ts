@@ -1,5 +1,6 @@
 import { and, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
+import { coalesced } from '../coalesce'
 import type { Db, Pools } from '../database'
 import type { ListQuery, Task, TaskInput } from './model'
 import { nextUpdatedAt, taskCounts, tasks } from './table'
@@ -23,20 +24,16 @@ const param = (name: string) => sql`${sql.placeholder(name)}`
 
 const owned = and(eq(tasks.id, sql.placeholder('id')), eq(tasks.userId, sql.placeholder('userId')))
 
-interface Statement<T> {
-	execute(values: Record<string, unknown>): Promise<T>
-}
-
-const statements = new WeakMap<Db, Map<string, Statement<unknown>>>()
+const built = new WeakMap<Db, Map<string, unknown>>()
 
 // Every statement is built once per database and shape, then only executed with new values: no
 // SQL is generated per request, and on Postgres each runs as a prepared statement, one round trip.
-function prepared<T>(db: Db, key: string, build: () => Statement<T>): Statement<T> {
-	let known = statements.get(db)
-	if (!known) statements.set(db, (known = new Map()))
-	let statement = known.get(key) as Statement<T> | undefined
-	if (!statement) known.set(key, (statement = build()))
-	return statement
+function once<T>(db: Db, key: string, build: () => T): T {
+	let known = built.get(db)
+	if (!known) built.set(db, (known = new Map()))
+	let value = known.get(key) as T | undefined
+	if (value === undefined) known.set(key, (value = build()))
+	return value
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
@@ -91,7 +88,7 @@ export async function listTasks(
 	const order = query.order ?? (sort === 'title' ? 'asc' : 'desc')
 	const filters = `${query.completed === undefined ? '' : query.completed ? 't' : 'f'}${query.q ? 'q' : ''}`
 	const key = `list_${filters}_${sort}_${order}_${query.limit ? 'l' : ''}${query.offset ? 'o' : ''}`
-	const [list] = await prepared(db, key, () => {
+	const [list] = await once(db, key, () => {
 		const filter = listFilter(query)
 		let rows = db
 			.select(fields)
@@ -122,15 +119,43 @@ export async function listTasks(
 	return list
 }
 
-export async function getTask(db: Db, userId: string, id: number): Promise<Task | undefined> {
-	const [task] = await prepared(db, 'get_task', () =>
-		db.select(fields).from(tasks).where(owned).prepare('get_task')
-	).execute({ userId, id })
-	return task
+// Reads by id that arrive while one is being answered go to the database together, as one
+// statement: under load most of a read's cost, in the database and in the driver, is the
+// statement's own, not the row's. A lone read runs the plain statement.
+const MOST_AT_ONCE = 100
+
+type Lookup = { userId: string; id: number }
+
+function lookupsOn(db: Db): (lookup: Lookup) => Promise<Task | undefined> {
+	const one = db.select(fields).from(tasks).where(owned).prepare('get_task')
+	const many = db
+		.select(fields)
+		.from(tasks)
+		.where(
+			sql`(${tasks.id}, ${tasks.userId}) in (select id, user_id from json_to_recordset(${sql.placeholder('lookups')}::json) as lookup(id int, user_id text))`
+		)
+		.prepare('get_tasks')
+	return coalesced(async (batch: Lookup[]) => {
+		const [first] = batch
+		// Its one row, or none: either way the one value for the one lookup.
+		if (first && batch.length === 1) return one.execute(first)
+		const found = new Map<number, Task>()
+		for (const task of await many.execute({ lookups: JSON.stringify(batch.map(({ userId, id }) => ({ id, user_id: userId }))) }))
+			found.set(task.id, task)
+		// Two callers may ask for the same id: its row goes to its owner only.
+		return batch.map(({ userId, id }) => {
+			const task = found.get(id)
+			return task?.user_id === userId ? task : undefined
+		})
+	}, MOST_AT_ONCE)
+}
+
+export function getTask(db: Db, userId: string, id: number): Promise<Task | undefined> {
+	return once(db, 'get_task', () => lookupsOn(db))({ userId, id })
 }
 
 export async function createTask(db: Db, userId: string, input: TaskInput): Promise<Task> {
-	const [task] = await prepared(db, 'create_task', () =>
+	const [task] = await once(db, 'create_task', () =>
 		db
 			.insert(tasks)
 			.values({ userId: param('userId'), title: param('title'), description: param('description'), completed: param('completed') })
@@ -145,7 +170,7 @@ export async function updateTask(db: Db, userId: string, id: number, input: Task
 	const setsDescription = input.description !== undefined
 	const setsCompleted = input.completed !== undefined
 	const key = `update_task_${setsDescription ? 'd' : ''}${setsCompleted ? 'c' : ''}`
-	const [task] = await prepared(db, key, () =>
+	const [task] = await once(db, key, () =>
 		db
 			.update(tasks)
 			.set({
@@ -162,7 +187,7 @@ export async function updateTask(db: Db, userId: string, id: number, input: Task
 }
 
 export async function setCompleted(db: Db, userId: string, id: number, completed: boolean): Promise<Task | undefined> {
-	const [task] = await prepared(db, 'set_completed', () =>
+	const [task] = await once(db, 'set_completed', () =>
 		db
 			.update(tasks)
 			.set({ completed: param('completed'), updatedAt: nextUpdatedAt })
@@ -174,7 +199,7 @@ export async function setCompleted(db: Db, userId: string, id: number, completed
 }
 
 export async function deleteTask(db: Db, userId: string, id: number): Promise<boolean> {
-	const deleted = await prepared(db, 'delete_task', () =>
+	const deleted = await once(db, 'delete_task', () =>
 		db.delete(tasks).where(owned).returning({ id: tasks.id }).prepare('delete_task')
 	).execute({ userId, id })
 	return deleted.length > 0

@@ -88,3 +88,26 @@ describe('GET /api/tasks lists the caller`s tasks only', () => {
 		expect(list.headers.get('x-total-count')).toBe('0')
 	})
 })
+
+// Reads by id that arrive while one is being answered are answered together, by one statement.
+describe('GET /api/tasks/{id} sent at once by several users', () => {
+	test('each answers the caller`s own task, and 404 for another`s or a missing one', async () => {
+		const { alice, bob, task: bobs } = await aliceAndBobsTask()
+		const alices = (await alice.post('/api/tasks', { title: 'Alice`s own' })).body
+		const never = await alice.get(NEVER)
+		const asked = [
+			{ as: alice, id: alices.id, expected: alices },
+			{ as: alice, id: bobs.id, expected: undefined },
+			{ as: bob, id: bobs.id, expected: bobs },
+			{ as: bob, id: alices.id, expected: undefined },
+			{ as: alice, id: 2147483647, expected: undefined }
+		]
+		const all = Array.from({ length: 8 }, () => asked).flat()
+		const replies = await Promise.all(all.map(({ as, id }) => as.get(`/api/tasks/${id}`)))
+		replies.forEach((reply, i) => {
+			const { expected } = all[i] ?? {}
+			if (expected) expect(reply).toMatchObject({ status: 200, body: expected })
+			else expectSameAsNeverExisted(reply, never)
+		})
+	})
+})
