@@ -26,8 +26,9 @@ const owned = and(eq(tasks.id, sql.placeholder('id')), eq(tasks.userId, sql.plac
 
 const built = new WeakMap<Db, Map<string, unknown>>()
 
-// Every statement is built once per database and shape, then only executed with new values: no
-// SQL is generated per request, and on Postgres each runs as a prepared statement, one round trip.
+// Every statement (and the batcher of reads by id) is built once per database and shape, then
+// only executed with new values: no SQL is generated per request, and on Postgres each runs as a
+// prepared statement, one round trip.
 function once<T>(db: Db, key: string, build: () => T): T {
 	let known = built.get(db)
 	if (!known) built.set(db, (known = new Map()))
@@ -121,7 +122,8 @@ export async function listTasks(
 
 // Reads by id that arrive while one is being answered go to the database together, as one
 // statement: under load most of a read's cost, in the database and in the driver, is the
-// statement's own, not the row's. A lone read runs the plain statement.
+// statement's own, not the row's. A lone read runs the plain statement. A batch holds at most 100,
+// so that one statement's parameter and answer stay small.
 const MOST_AT_ONCE = 100
 
 type Lookup = { userId: string; id: number }
