@@ -94,8 +94,13 @@ describe('GET /api/tasks/{id} sent at once by several users', () => {
 	test('each answers the caller`s own task, and 404 for another`s or a missing one', async () => {
 		const { alice, bob, task: bobs } = await aliceAndBobsTask()
 		const alices = (await alice.post('/api/tasks', { title: 'Alice`s own' })).body
+		// A user id that only survives the batch's JSON parameter if it is escaped there.
+		const carol = await asUser(app, `carol "${crypto.randomUUID()}" \\ ünï 😀 \u2028`)
+		const carols = (await carol.post('/api/tasks', { title: 'Carol`s own' })).body
 		const never = await alice.get(NEVER)
 		const asked = [
+			{ as: carol, id: carols.id, expected: carols },
+			{ as: carol, id: alices.id, expected: undefined },
 			{ as: alice, id: alices.id, expected: alices },
 			{ as: alice, id: bobs.id, expected: undefined },
 			{ as: bob, id: bobs.id, expected: bobs },
