@@ -7,7 +7,8 @@ interface Waiting<K, V> {
 /**
  * One call at a time goes to `answer`; calls made meanwhile wait and then go together, up to
  * `most` at once, as its next call. A lone call is sent at once, and under load each round trip
- * serves as many calls as arrived during the last one. `answer` gives one value per key, in order.
+ * serves as many calls as arrived during the last one. `answer` gives one value per key, in order,
+ * and fails by rejecting, as an async function does: a throw would leave every later call waiting.
  */
 export function coalesced<K, V>(answer: (keys: K[]) => Promise<V[]>, most: number): (key: K) => Promise<V> {
 	let waiting: Waiting<K, V>[] = []
