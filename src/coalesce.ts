@@ -5,36 +5,40 @@ interface Waiting<K, V> {
 }
 
 /**
- * One call at a time goes to `answer`; calls made meanwhile wait and then go together, up to
- * `most` at once, as its next call. A lone call is sent at once, and under load each round trip
- * serves as many calls as arrived during the last one. `answer` gives one value per key, in order,
- * and fails by rejecting, as an async function does: a throw would leave every later call waiting.
+ * Up to `atOnce` calls of `answer` run at a time. Calls made while that many run wait, and the next
+ * to finish sends them together, at most `most` of them, as one call. A call is sent at once while
+ * fewer run, and under load each round trip serves as many calls as arrived during the last ones.
+ * `answer` gives one value per key, in order, and fails by rejecting, as an async function does: a
+ * throw would leave every later call waiting.
  */
-export function coalesced<K, V>(answer: (keys: K[]) => Promise<V[]>, most: number): (key: K) => Promise<V> {
+export function coalesced<K, V>(
+	answer: (keys: K[]) => Promise<V[]>,
+	{ most, atOnce }: { most: number; atOnce: number }
+): (key: K) => Promise<V> {
 	let waiting: Waiting<K, V>[] = []
-	let busy = false
+	let running = 0
 	const send = () => {
-		if (!waiting.length) {
-			busy = false
-			return
-		}
-		busy = true
+		running++
 		const batch = waiting.length > most ? waiting.splice(0, most) : waiting
 		if (batch === waiting) waiting = []
+		const done = () => {
+			running--
+			if (waiting.length) send()
+		}
 		answer(batch.map((call) => call.key)).then(
 			(values) => {
 				for (let i = 0; i < batch.length; i++) batch[i]?.resolve(values[i] as V)
-				send()
+				done()
 			},
 			(error: unknown) => {
 				for (const call of batch) call.reject(error)
-				send()
+				done()
 			}
 		)
 	}
 	return (key) =>
 		new Promise<V>((resolve, reject) => {
 			waiting.push({ key, resolve, reject })
-			if (!busy) send()
+			if (running < atOnce) send()
 		})
 }

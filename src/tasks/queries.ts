@@ -120,11 +120,12 @@ export async function listTasks(
 	return list
 }
 
-// Reads by id that arrive while one is being answered go to the database together, as one
+// Reads by id that arrive while two are being answered go to the database together, as one
 // statement: under load most of a read's cost, in the database and in the driver, is the
-// statement's own, not the row's. A lone read runs the plain statement. A batch holds at most 100,
-// so that one statement's parameter and answer stay small.
-const MOST_AT_ONCE = 100
+// statement's own, not the row's. A lone read runs the plain statement. With two out at once a
+// read seldom waits for a round trip before it is sent, and the database spent as little per read
+// as with one. A batch holds at most 100, so that one statement's parameter and answer stay small.
+const READS = { most: 100, atOnce: 2 }
 
 type Lookup = { userId: string; id: number }
 
@@ -149,7 +150,7 @@ function lookupsOn(db: Db): (lookup: Lookup) => Promise<Task | undefined> {
 			const task = found.get(id)
 			return task?.user_id === userId ? task : undefined
 		})
-	}, MOST_AT_ONCE)
+	}, READS)
 }
 
 export function getTask(db: Db, userId: string, id: number): Promise<Task | undefined> {
