@@ -154,7 +154,7 @@ function lookupsOn(db: Db): (lookup: Lookup) => Promise<Task | undefined> {
 }
 
 export function getTask(db: Db, userId: string, id: number): Promise<Task | undefined> {
-	return once(db, 'get_task', () => lookupsOn(db))({ userId, id })
+	return once(db, 'lookups', () => lookupsOn(db))({ userId, id })
 }
 
 export async function createTask(db: Db, userId: string, input: TaskInput): Promise<Task> {

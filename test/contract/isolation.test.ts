@@ -89,7 +89,7 @@ describe('GET /api/tasks lists the caller`s tasks only', () => {
 	})
 })
 
-// Reads by id that arrive while one is being answered are answered together, by one statement.
+// Reads by id that arrive while two are being answered are answered together, by one statement.
 describe('GET /api/tasks/{id} sent at once by several users', () => {
 	test('each answers the caller`s own task, and 404 for another`s or a missing one', async () => {
 		const { alice, bob, task: bobs } = await aliceAndBobsTask()
