@@ -31,6 +31,9 @@ export interface AppDependencies {
 
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
+// Bytes that are not UTF-8 are refused, not replaced by U+FFFD and stored.
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
 // no-store: a user's tasks must not stay in a shared cache or a shared machine's browser.
 const SECURITY_HEADERS = {
 	'cache-control': 'no-store',
@@ -65,7 +68,7 @@ async function readBody(request: Request, badBodies: WeakMap<Request, string>): 
 	const bytes = length === null ? await readChunked(request.body) : await request.arrayBuffer()
 	let body: unknown
 	try {
-		body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+		body = JSON.parse(UTF8.decode(bytes))
 	} catch {
 		badBodies.set(request, 'The request body is not valid JSON.')
 		return {}
