@@ -71,10 +71,15 @@ export const holding = (queries: number | undefined) => (queries ? { max_pipelin
 // Any fixed number: every replica must use the same one.
 const MIGRATION_LOCK = 7_346_201
 
-// Poolers in transaction mode (Neon's "-pooler" hosts, PgBouncer) cannot keep prepared statements.
-const isPooled = (url: string) => {
-	const { hostname, searchParams } = new URL(url)
-	return hostname.includes('-pooler') || searchParams.get('pgbouncer') === 'true'
+// Poolers in transaction mode (Neon's "-pooler" hosts, PgBouncer) cannot keep prepared statements;
+// `pgbouncer=true` marks any other host as one. That parameter is ours alone and is taken out of
+// the URL: postgres.js would send it on as a setting, which Postgres and PgBouncer both refuse.
+function driverUrl(url: string): { url: string; pooled: boolean } {
+	const parsed = new URL(url)
+	const pooled = parsed.hostname.includes('-pooler') || parsed.searchParams.get('pgbouncer') === 'true'
+	if (!parsed.searchParams.has('pgbouncer')) return { url, pooled }
+	parsed.searchParams.delete('pgbouncer')
+	return { url: parsed.href, pooled }
 }
 
 // A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
@@ -136,8 +141,8 @@ function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
 
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
-		const databaseUrl = options.databaseUrl
-		const prepare = !isPooled(databaseUrl)
+		const { url: databaseUrl, pooled } = driverUrl(options.databaseUrl)
+		const prepare = !pooled
 		const connect = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}) =>
 			guardedPool(() =>
 				postgres(databaseUrl, {
