@@ -23,6 +23,10 @@ export interface VerifierOptions {
 const CLOCK_SKEW_SECONDS = 30
 const ASYMMETRIC = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
 
+// OpenID Connect caps a subject at 255 characters. Far longer ids could not be stored: the index
+// on a user's tasks holds at most about 2,700 bytes a row, so every write of theirs would fail.
+const MAX_USER_ID_LENGTH = 255
+
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0
 
 // Tasks are found by the id as Postgres stores it: an id it would change names no one, not
@@ -84,6 +88,8 @@ export function createVerifier(
 		}
 		const userId = userIdOf(payload)
 		if (!userId) throw new AuthenticationRequired('The token names no user.')
+		if (userId.length > MAX_USER_ID_LENGTH)
+			throw new AuthenticationRequired(`The token's user id is longer than ${MAX_USER_ID_LENGTH} characters.`)
 		const session = sessionEnd(payload)
 		if (!(session + CLOCK_SKEW_SECONDS * 1000 > Date.now()))
 			throw new AuthenticationRequired('The session in the token has expired.')

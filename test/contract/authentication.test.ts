@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { randomBytes } from 'node:crypto'
 import { type JWTPayload, SignJWT } from 'jose'
 import { asUser, call, newUser, type Reply, SECRET, sign, testApp } from '../support/app'
 
@@ -152,6 +153,25 @@ describe('Authentication', () => {
 				] as const)
 					expectRefused(await call(app, method, path, { token, body }))
 			}
+		})
+
+		test('a user id of up to 255 characters is a user; a longer one: 401, on every route', async () => {
+			const longest = await asUser(app, newUser().padEnd(255, 'x'))
+			expect((await longest.post('/api/tasks', { title: 'Mine' })).status).toBe(201)
+			expect((await longest.get('/api/tasks')).body).toHaveLength(1)
+			// 2,800 random characters do not fit in the index on a user's tasks, whatever the limit.
+			const tooLong = [newUser().padEnd(256, 'x'), randomBytes(2_100).toString('base64url')]
+			const tokens = await Promise.all([
+				...tooLong.map((sub) => sign({ sub })),
+				signExactly({ session: { userId: tooLong[0] }, user: { id: tooLong[0] }, exp: now() + 3600 })
+			])
+			for (const token of tokens)
+				for (const [method, path, body] of [
+					['GET', '/api/tasks'],
+					['POST', '/api/tasks', { title: 'Mine?' }],
+					['GET', '/api/tasks/1']
+				] as const)
+					expectRefused(await call(app, method, path, { token, body }))
 		})
 
 		test('a lone surrogate in sub does not reach the user whose id has U+FFFD in its place', async () => {
