@@ -27,6 +27,9 @@ export interface AppDependencies {
 	verify: Verifier
 	config: Pick<Config, 'corsOrigins'>
 	log: Log
+	/** The migrations at start, when the app may listen before they are in: until then /api and
+	 * /ready answer 503. */
+	migrated?: Promise<void>
 }
 
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -87,7 +90,16 @@ function validationDetail(error: ValidationError): string {
 	return field ? `"${field}": ${first?.message}.` : `Invalid ${error.type}: ${first?.message ?? error.message}.`
 }
 
-export function createApp({ database, verify, config, log }: AppDependencies) {
+// What may answer while the migrations are not in yet: /health, the docs, anything not found.
+const NEEDS_MIGRATIONS = /^\/(api|ready)(\/|$)/
+
+export function createApp({ database, verify, config, log, migrated }: AppDependencies) {
+	let migrating = migrated !== undefined
+	// A failure is reported by whoever started the migrations; the process then exits.
+	migrated?.then(
+		() => (migrating = false),
+		() => {}
+	)
 	const started = new WeakMap<Request, { id: string; at: number }>()
 	const badBodies = new WeakMap<Request, string>()
 	const routePatterns: { pattern: RegExp; methods: string[] }[] = []
@@ -126,6 +138,7 @@ export function createApp({ database, verify, config, log }: AppDependencies) {
 			const id = sent && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID()
 			started.set(request, { id, at: performance.now() })
 			Object.assign(set.headers, SECURITY_HEADERS, { 'x-request-id': id })
+			if (migrating && NEEDS_MIGRATIONS.test(new URL(request.url).pathname)) throw new ServiceUnavailable()
 		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
 		.onError({ as: 'global' }, ({ code, error, request, set }) => {

@@ -238,13 +238,14 @@ async function applyMigrations(db: Db): Promise<void> {
 	})
 }
 
-// A database started beside the service (a compose file, a pod) may come up a little later.
-const START_WAIT_MS = 15_000
 const START_RETRY_MS = 1_000
 
-/** Applies the migrations; a database that cannot be reached yet is retried for START_WAIT_MS. */
-export async function migrate(db: Db, log: Log = jsonLog): Promise<void> {
-	const giveUp = Date.now() + START_WAIT_MS
+/**
+ * Applies the migrations. A database that cannot be reached is tried again every START_RETRY_MS for
+ * as long as it takes (it may start after the service, or be down); `waiting` is called when the
+ * first try fails so. Any other error is thrown.
+ */
+export async function migrate(db: Db, log: Log = jsonLog, waiting?: () => void): Promise<void> {
 	migrating = true
 	try {
 		for (let attempt = 1; ; attempt++) {
@@ -252,9 +253,8 @@ export async function migrate(db: Db, log: Log = jsonLog): Promise<void> {
 				return await applyMigrations(db)
 			} catch (error) {
 				if (!isUnavailable(error)) throw error
-				if (Date.now() >= giveUp)
-					throw new Error(`the database did not answer for ${START_WAIT_MS / 1000} s (${codeOf(error)}).`)
 				log({ level: 'warn', msg: 'database unavailable, retrying', attempt, error: codeOf(error) })
+				if (attempt === 1) waiting?.()
 				await Bun.sleep(START_RETRY_MS)
 			}
 		}

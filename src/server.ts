@@ -20,10 +20,12 @@ export async function serve(config: Config): Promise<void> {
 	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
 	const database = await openDatabase(config)
 	// Only the primary migrates, and before any worker exists. The app is built while the database
-	// answers; it serves nothing before the migrations are in.
-	const migrated = isWorker ? undefined : migrate(database.db)
-	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog })
-	await migrated
+	// answers, and listens once the migrations are in; when the database cannot be reached, it
+	// listens at once, answering /health, and 503 on /ready and /api until they are in.
+	const { promise: away, resolve: waiting } = Promise.withResolvers<void>()
+	const migrated = isWorker ? undefined : migrate(database.db, jsonLog, waiting)
+	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog, migrated })
+	await Promise.race([migrated, away])
 	let children: ReturnType<typeof superviseWorkers> | undefined
 	let stopping = false
 	const stop = async (signal: NodeJS.Signals) => {
@@ -47,6 +49,7 @@ export async function serve(config: Config): Promise<void> {
 	if (isWorker) jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })
 	else {
 		jsonLog({ level: 'info', msg: 'listening', url, database: database.kind, workers, version: pkg.version })
+		await migrated
 		if (workers > 1) children = superviseWorkers(workers - 1, app.server?.port ?? config.port, jsonLog)
 	}
 	if (isWorker) followParent(() => stop('SIGTERM'))

@@ -4,7 +4,7 @@ import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
 import { openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
-import { asUser, call, ORIGIN, SECRET, testApp } from '../support/app'
+import { asUser, call, newUser, ORIGIN, SECRET, sign, testApp, testDatabase } from '../support/app'
 
 const app = await testApp()
 
@@ -93,6 +93,34 @@ describe('GET /ready', () => {
 		expect(reply.headers.get('content-type')).toStartWith('application/json')
 		expect(reply.body).toMatchObject({ error_code: 'SERVICE_UNAVAILABLE' })
 		expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
+	})
+})
+
+describe('listening before the migrations at start are in (the database was away)', () => {
+	// The test database answers: only the migrations still to come can make these 503.
+	test('/health and the docs answer; /ready and every /api route 503 until they are in, then serve', async () => {
+		const { promise: migrated, resolve } = Promise.withResolvers<void>()
+		const starting = createApp({ database: await testDatabase(), verify, config: { corsOrigins: [ORIGIN] }, log: silentLog, migrated })
+		const token = await sign({ sub: newUser() })
+		expect((await call(starting, 'GET', '/health')).status).toBe(200)
+		expect((await call(starting, 'GET', '/docs/json')).status).toBe(200)
+		for (const [method, path, body] of [
+			['GET', '/ready'],
+			['GET', '/api/tasks'],
+			['POST', '/api/tasks', { title: 'Too early' }],
+			['GET', '/api/tasks/1'],
+			['PATCH', '/api/tasks/1/complete', { completed: true }]
+		] as const) {
+			const reply = await call(starting, method, path, { token, body })
+			expect(reply.status).toBe(503)
+			expect(reply.body).toEqual({ detail: expect.any(String), error_code: 'SERVICE_UNAVAILABLE' })
+			expect(reply.headers.get('x-request-id')).toBeString()
+		}
+		resolve()
+		await migrated
+		expect((await call(starting, 'GET', '/ready')).status).toBe(200)
+		expect((await call(starting, 'POST', '/api/tasks', { token, body: { title: 'In time' } })).status).toBe(201)
+		expect((await call(starting, 'GET', '/api/tasks', { token })).body).toHaveLength(1)
 	})
 })
 
