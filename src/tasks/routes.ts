@@ -21,7 +21,14 @@ function sentAsIs(set: Context['set'], json: string): Response {
 	return new Response(json, { headers })
 }
 
-const errors = { 401: ErrorBody, 404: ErrorBody, 422: ErrorBody }
+// The errors each route may answer, as the contract's table has them; any may answer 503 when the
+// database cannot be reached. The routes of one task also declare a 422, which only those with a
+// body answer (a bad id is a 404): a route whose params are checked and that declares no 422 has
+// Eden type its errors as Elysia's validation error too, not only as {detail, error_code}.
+const always = { 401: ErrorBody, 503: ErrorBody }
+const badQuery = { 422: ErrorBody }
+const badBody = { 413: ErrorBody, 422: ErrorBody }
+const oneTask = { 404: ErrorBody, 422: ErrorBody }
 
 // app.ts reads every body itself; naming the parser is what puts application/json in the OpenAPI document.
 const json = { parse: 'json' as const }
@@ -37,7 +44,7 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 				set.headers['x-total-count'] = String(total)
 				return sentAsIs(set, page)
 			},
-			{ query: ListQuery, response: { 200: t.Array(Task), ...errors }, detail: { summary: "List the caller's tasks" } }
+			{ query: ListQuery, response: { 200: t.Array(Task), ...always, ...badQuery }, detail: { summary: "List the caller's tasks" } }
 		)
 		.post(
 			'',
@@ -46,18 +53,18 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 				set.headers.location = `/api/tasks/${task.id}`
 				return status(201, task)
 			},
-			{ ...json, body: TaskInput, response: { 201: Task, ...errors }, detail: { summary: 'Create a task' } }
+			{ ...json, body: TaskInput, response: { 201: Task, ...always, ...badBody }, detail: { summary: 'Create a task' } }
 		)
 		.get('/:id', async ({ userId, params }) => found(await getTask(lookups, userId, params.id)), {
 			params: TaskId,
-			response: { 200: Task, ...errors },
+			response: { 200: Task, ...always, ...oneTask },
 			detail: { summary: 'Get a task' }
 		})
 		.put('/:id', async ({ userId, params, body }) => found(await updateTask(db, userId, params.id, body)), {
 			...json,
 			params: TaskId,
 			body: TaskInput,
-			response: { 200: Task, ...errors },
+			response: { 200: Task, ...always, ...oneTask, ...badBody },
 			detail: { summary: 'Replace a task; fields left out keep their value' }
 		})
 		.delete(
@@ -66,7 +73,7 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 				if (!(await deleteTask(db, userId, params.id))) throw new ResourceNotFound()
 				return status(204, undefined)
 			},
-			{ params: TaskId, response: { 204: t.Void(), ...errors }, detail: { summary: 'Delete a task' } }
+			{ params: TaskId, response: { 204: t.Void(), ...always, ...oneTask }, detail: { summary: 'Delete a task' } }
 		)
 		.patch(
 			'/:id/complete',
@@ -75,7 +82,7 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 				...json,
 				params: TaskId,
 				body: Completion,
-				response: { 200: Task, ...errors },
+				response: { 200: Task, ...always, ...oneTask, ...badBody },
 				detail: { summary: 'Mark a task complete or not' }
 			}
 		)

@@ -205,6 +205,24 @@ describe('GET /docs/json: the OpenAPI document', () => {
 			expect(Object.keys(jsonResponse(doc.paths[path]?.[method], status)?.properties ?? {}).sort()).toEqual(['detail', 'error_code'])
 	})
 
+	test("each task route documents the errors of the contract's table, and 503; only routes of one task a 404", () => {
+		const contract = [
+			['/api/tasks', 'get', ['401', '422']],
+			['/api/tasks', 'post', ['401', '413', '422']],
+			['/api/tasks/{id}', 'get', ['401', '404']],
+			['/api/tasks/{id}', 'put', ['401', '404', '413', '422']],
+			['/api/tasks/{id}', 'delete', ['401', '404']],
+			['/api/tasks/{id}/complete', 'patch', ['401', '404', '413', '422']]
+		] as const
+		for (const [path, method, errors] of contract) {
+			const documented = Object.keys(doc.paths[path]?.[method]?.responses ?? {})
+			expect(documented).toEqual(expect.arrayContaining([...errors, '503']))
+			for (const status of [...errors, '503'])
+				expect(Object.keys(jsonResponse(doc.paths[path]?.[method], status)?.properties ?? {}).sort()).toEqual(['detail', 'error_code'])
+			expect(documented.includes('404')).toBe(path !== '/api/tasks')
+		}
+	})
+
 	test('the list documents its query and its defaults are the real ones (newest first)', () => {
 		const parameters = doc.paths['/api/tasks']?.get?.parameters ?? []
 		const query = parameters.filter((p) => p.in === 'query')
