@@ -90,7 +90,7 @@ function validationDetail(error: ValidationError): string {
 	return field ? `"${field}": ${first?.message}.` : `Invalid ${error.type}: ${first?.message ?? error.message}.`
 }
 
-// What may answer while the migrations are not in yet: /health, the docs, anything not found.
+// What cannot answer before the migrations are in; /health, the docs and unknown routes can.
 const NEEDS_MIGRATIONS = /^\/(api|ready)(\/|$)/
 
 export function createApp({ database, verify, config, log, migrated }: AppDependencies) {

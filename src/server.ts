@@ -20,8 +20,8 @@ export async function serve(config: Config): Promise<void> {
 	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
 	const database = await openDatabase(config)
 	// Only the primary migrates, and before any worker exists. The app is built while the database
-	// answers, and listens once the migrations are in; when the database cannot be reached, it
-	// listens at once, answering /health, and 503 on /ready and /api until they are in.
+	// answers, and listens once the migrations are in; when a first try cannot reach the database,
+	// it listens then, answering /health, and 503 on /ready and /api until they are in.
 	const { promise: away, resolve: waiting } = Promise.withResolvers<void>()
 	const migrated = isWorker ? undefined : migrate(database.db, jsonLog, waiting)
 	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog, migrated })
