@@ -108,14 +108,15 @@ export function createApp({ database, verify, config, log, migrated }: AppDepend
 		return routePatterns.find(({ pattern }) => pattern.test(path))?.methods ?? []
 	}
 
-	function toApiError(code: string | number, error: unknown, request: Request): ApiError {
+	function toApiError(code: string | number, error: unknown, request: Request, path: string): ApiError {
 		if (error instanceof ApiError) return error
 		if (error instanceof ValidationError) {
 			if (error.type === 'params') return new ResourceNotFound()
 			return new ValidationFailed(badBodies.get(request) ?? validationDetail(error))
 		}
 		if (code === 'NOT_FOUND') {
-			const allow = allowedMethods(new URL(request.url).pathname)
+			// The path as the router read it: a URL parser would resolve dot segments the router did not.
+			const allow = allowedMethods(path)
 			return allow.length ? new MethodNotAllowed(allow) : new RouteNotFound()
 		}
 		// Elysia wraps what the body reader throws (PayloadTooLarge) in a ParseError.
@@ -141,8 +142,8 @@ export function createApp({ database, verify, config, log, migrated }: AppDepend
 			if (migrating && NEEDS_MIGRATIONS.test(new URL(request.url).pathname)) throw new ServiceUnavailable()
 		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
-		.onError({ as: 'global' }, ({ code, error, request, set }) => {
-			const failure = toApiError(code, error, request)
+		.onError({ as: 'global' }, ({ code, error, request, path, set }) => {
+			const failure = toApiError(code, error, request, path)
 			set.status = failure.status
 			if (failure instanceof AuthenticationRequired) set.headers['www-authenticate'] = 'Bearer'
 			if (failure instanceof MethodNotAllowed) set.headers.allow = failure.allow.join(', ')

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import fc from 'fast-check'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
@@ -141,6 +142,22 @@ describe('A known route with a wrong method: 405 METHOD_NOT_ALLOWED with Allow',
 		await alice.patch(`/api/tasks/${task.id}`, { title: 'Changed', completed: true })
 		await alice.delete('/api/tasks')
 		expect((await alice.get('/api/tasks')).body).toEqual([task])
+	})
+
+	test('a 405 never allows the method used: a path with dot segments the router took as unknown is a 404', async () => {
+		// Only a raw request keeps the dot segments: fetch and Request resolve them. Under a Host of
+		// three characters or fewer, the router reads such a path as an unknown route.
+		const server = (await testApp()).listen({ port: 0, hostname: '127.0.0.1' })
+		const socket = connect(server.server?.port ?? 0, '127.0.0.1')
+		let received = ''
+		socket.setEncoding('utf8').on('data', (data: string) => (received += data))
+		const closed = new Promise((resolve) => socket.on('close', resolve))
+		socket.write('GET /a/../health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+		await closed
+		await server.stop()
+		const status = /^HTTP\/1\.1 (\d{3}) /.exec(received)?.[1]
+		expect(status).not.toBe('405')
+		if (status !== '200') expect(received).toContain('"error_code":"NOT_FOUND"')
 	})
 })
 
