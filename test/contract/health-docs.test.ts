@@ -100,7 +100,8 @@ describe('listening before the migrations at start are in (the database was away
 	// The test database answers: only the migrations still to come can make these 503.
 	test('/health and the docs answer; /ready and every /api route 503 until they are in, then serve', async () => {
 		const { promise: migrated, resolve } = Promise.withResolvers<void>()
-		const starting = createApp({ database: await testDatabase(), verify, config: { corsOrigins: [ORIGIN] }, log: silentLog, migrated })
+		const database = await testDatabase()
+		const starting = createApp({ database, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog, migrated })
 		const token = await sign({ sub: newUser() })
 		expect((await call(starting, 'GET', '/health')).status).toBe(200)
 		expect((await call(starting, 'GET', '/docs/json')).status).toBe(200)
