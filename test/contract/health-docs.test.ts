@@ -4,7 +4,7 @@ import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
 import { openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
-import { asUser, call, newUser, ORIGIN, SECRET, sign, testApp, testDatabase } from '../support/app'
+import { asUser, call, newUser, ORIGIN, SECRET, sign, testApp } from '../support/app'
 
 const app = await testApp()
 
@@ -100,8 +100,7 @@ describe('listening before the migrations at start are in (the database was away
 	// The test database answers: only the migrations still to come can make these 503.
 	test('/health and the docs answer; /ready and every /api route 503 until they are in, then serve', async () => {
 		const { promise: migrated, resolve } = Promise.withResolvers<void>()
-		const database = await testDatabase()
-		const starting = createApp({ database, verify, config: { corsOrigins: [ORIGIN] }, log: silentLog, migrated })
+		const starting = await testApp(undefined, { migrated })
 		const token = await sign({ sub: newUser() })
 		expect((await call(starting, 'GET', '/health')).status).toBe(200)
 		expect((await call(starting, 'GET', '/docs/json')).status).toBe(200)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SignJWT, type JWTPayload } from 'jose'
 import postgres from 'postgres'
-import { createApp } from '../../src/app'
+import { type AppDependencies, createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
 import { type Database, migrate, openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
@@ -29,12 +29,13 @@ export function testDatabase(): Promise<Database> {
 }
 
 /** The app built the way main builds it, on the test database or the one given. */
-export async function testApp(database?: Database) {
+export async function testApp(database?: Database, { migrated }: Pick<AppDependencies, 'migrated'> = {}) {
 	return createApp({
 		database: database ?? (await testDatabase()),
 		verify: cacheTokens(createVerifier({ secret: SECRET })),
 		config: { corsOrigins: [ORIGIN] },
-		log: silentLog
+		log: silentLog,
+		migrated
 	})
 }
 
