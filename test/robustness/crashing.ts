@@ -4,6 +4,7 @@
 // every write that was answered 2xx must be there with the content it was answered with; a write
 // cut off by the kill may be there or not, but only whole; nothing else may appear.
 import { SignJWT } from 'jose'
+import postgres from 'postgres'
 import { type Running, startBinary, temporaryFolder } from '../support/binary'
 import type { Task } from '../../src/tasks/model'
 
@@ -51,6 +52,27 @@ export interface CrashOptions {
 	/** Each cycle kills the binary this long (at random, in ms) after it started serving. */
 	killAfterMs?: [number, number]
 	progress?: (report: CrashReport) => void
+}
+
+// On Postgres a killed process's statements run on: its backends notice the lost client only when
+// they answer it, and a commit that waits for the disk can land after the restarted binary has been
+// checked. A cut-off write is judged once no statement of the database's clients has run for two
+// looks 25 ms apart (statements pipelined behind one leave a backend idle only between them); the
+// writers have stopped. At most 10 s.
+async function statementsEnded(databaseUrl: string): Promise<void> {
+	const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+	try {
+		let quiet = 0
+		for (const deadline = Date.now() + 10_000; quiet < 2 && Date.now() < deadline; await Bun.sleep(25)) {
+			const [row] = await sql<{ running: number }[]>`
+				select count(*)::int as running from pg_stat_activity
+				where datname = current_database() and backend_type = 'client backend'
+					and state <> 'idle' and pid <> pg_backend_pid()`
+			quiet = row?.running === 0 ? quiet + 1 : 0
+		}
+	} finally {
+		await sql.end()
+	}
 }
 
 const same = (task: Task | undefined, content: Content) =>
@@ -214,6 +236,7 @@ export async function crashLoop({
 			running.process.kill('SIGKILL')
 			await running.process.exited
 			await Promise.all(load)
+			if (settings.DATABASE_URL) await statementsEnded(settings.DATABASE_URL)
 			report.kills++
 			progress?.(report)
 		}
