@@ -133,7 +133,10 @@ export function createApp({ database, verify, config, log, migrated }: AppDepend
 		return new InternalError()
 	}
 
-	const app = new Elysia()
+	// Elysia reads the path from the 11th character of the URL on, taking every Host to be at least
+	// four characters long: under `Host: api` it routed /zzz/api/tasks to /api/tasks and lost 405s.
+	// The server speaks plain HTTP, so the path starts after "http://" and the Host.
+	const app = new Elysia({ handler: { standardHostname: false } })
 		.onRequest(({ request, set }) => {
 			const sent = request.headers.get('x-request-id')
 			const id = sent && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID()

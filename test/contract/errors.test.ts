@@ -144,20 +144,40 @@ describe('A known route with a wrong method: 405 METHOD_NOT_ALLOWED with Allow',
 		expect((await alice.get('/api/tasks')).body).toEqual([task])
 	})
 
-	test('a 405 never allows the method used: a path with dot segments the router took as unknown is a 404', async () => {
-		// Only a raw request keeps the dot segments: fetch and Request resolve them. Under a Host of
-		// three characters or fewer, the router reads such a path as an unknown route.
-		const server = (await testApp()).listen({ port: 0, hostname: '127.0.0.1' })
-		const socket = connect(server.server?.port ?? 0, '127.0.0.1')
+	// Only a raw request can name the Host and keep dot segments: fetch and Request resolve them.
+	async function rawAnswer(port: number, host: string, head: string): Promise<string> {
+		const socket = connect(port, '127.0.0.1')
 		let received = ''
 		socket.setEncoding('utf8').on('data', (data: string) => (received += data))
 		const closed = new Promise((resolve) => socket.on('close', resolve))
-		socket.write('GET /a/../health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+		socket.write(`${head}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
 		await closed
-		await server.stop()
 		const status = /^HTTP\/1\.1 (\d{3}) /.exec(received)?.[1]
-		expect(status).not.toBe('405')
-		if (status !== '200') expect(received).toContain('"error_code":"NOT_FOUND"')
+		return `${status} ${/"error_code":"(\w+)"/.exec(received)?.[1] ?? ''}`.trim()
+	}
+
+	test('a short Host routes as a long one: no unknown path reaches a route, no known route loses its 405', async () => {
+		const server = (await testApp()).listen({ port: 0, hostname: '127.0.0.1' })
+		const port = server.server?.port ?? 0
+		const auth = `Authorization: Bearer ${await sign({ sub: 'host-length' })}`
+		const heads = [
+			`GET /zzz/api/tasks HTTP/1.1\r\n${auth}`,
+			'GET /zzz/health HTTP/1.1',
+			`GET /api/tasks/ HTTP/1.1\r\n${auth}`,
+			'DELETE /api/tasks HTTP/1.1',
+			'POST /health HTTP/1.1',
+			'GET /a/../health HTTP/1.1'
+		]
+		try {
+			for (const head of heads) {
+				const expected = await rawAnswer(port, `localhost:${port}`, head)
+				for (const host of ['x', 'api', 'api:80']) expect({ head, host, answer: await rawAnswer(port, host, head) }).toEqual({ head, host, answer: expected })
+			}
+			expect(await rawAnswer(port, 'x', heads[0] as string)).toBe('404 NOT_FOUND')
+			expect(await rawAnswer(port, 'api', 'DELETE /api/tasks HTTP/1.1')).toBe('405 METHOD_NOT_ALLOWED')
+		} finally {
+			await server.stop()
+		}
 	})
 })
 
