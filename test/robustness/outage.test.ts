@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test'
+import { sql } from 'drizzle-orm'
+import { isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
 import { databaseUrl, newUser, SECRET, sign } from '../support/app'
 import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
@@ -129,6 +131,24 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		for (const title of acknowledged) expect(listed.map((t) => t.title)).toContain(title)
 		expect(await running.stop('SIGTERM')).toBe(0)
 	}, 120_000)
+
+	test('a statement whose connection goes silent while the database lives fails as unavailable within seconds', async () => {
+		const { proxy } = await behindProxy()
+		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
+		try {
+			// The database answers this after the connection has gone silent, into the void.
+			const lost = database.reads.execute(sql`select pg_sleep(0.5)`).then(
+				() => 'answered',
+				(error: unknown) => (isUnavailable(error) ? 'unavailable' : `failed: ${error}`)
+			)
+			await Bun.sleep(100)
+			proxy.silenceOpen()
+			const waited = Bun.sleep(4 * STATEMENT_DEADLINE_MS).then(() => 'still waiting')
+			expect(await Promise.race([lost, waited])).toBe('unavailable')
+		} finally {
+			await database.close()
+		}
+	}, 30_000)
 
 	test('down at start: it listens, /health 200, /ready and the API 503 with a log line a try, then migrates and serves', async () => {
 		const { proxy, env } = await behindProxy()

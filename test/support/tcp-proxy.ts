@@ -6,6 +6,8 @@ import type { Socket, TCPSocketListener } from 'bun'
  * - `cut()`: the port refuses connections and every live connection is reset, as when Postgres stops;
  * - `blackHole()`: connections are accepted and bytes taken, but nothing goes through either way,
  *   as on a dead network path, which only timeouts can detect;
+ * - `silenceOpen()`: the connections open now go silent so, while new ones go through, as after a
+ *   failover to a new address or when a NAT forgets a connection;
  * - `restore()`: forwards again on the same port (connections held in the black hole are dropped).
  */
 export interface TcpProxy {
@@ -14,6 +16,7 @@ export interface TcpProxy {
 	url(databaseUrl: string): string
 	cut(): void
 	blackHole(): void
+	silenceOpen(): void
 	restore(): void
 	close(): void
 }
@@ -24,6 +27,7 @@ interface Link {
 	toUpstream: Uint8Array[]
 	toClient: Uint8Array[]
 	closed: boolean
+	silent: boolean
 }
 
 type Mode = 'open' | 'cut' | 'black-hole'
@@ -60,7 +64,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 					flush(upstream, client.data.toUpstream)
 				},
 				data(_upstream, chunk) {
-					if (mode === 'open') send(client, client.data.toClient, new Uint8Array(chunk))
+					if (mode === 'open' && !client.data.silent) send(client, client.data.toClient, new Uint8Array(chunk))
 				},
 				drain(upstream) {
 					flush(upstream, client.data.toUpstream)
@@ -81,12 +85,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 			port,
 			socket: {
 				open(client) {
-					client.data = { toUpstream: [], toClient: [], closed: false }
+					client.data = { toUpstream: [], toClient: [], closed: false, silent: false }
 					clients.add(client)
 					if (mode === 'open') connectUpstream(client)
 				},
 				data(client, chunk) {
-					if (mode === 'open') send(client.data.upstream, client.data.toUpstream, new Uint8Array(chunk))
+					if (mode === 'open' && !client.data.silent) send(client.data.upstream, client.data.toUpstream, new Uint8Array(chunk))
 				},
 				drain(client) {
 					flush(client, client.data.toClient)
@@ -132,6 +136,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 		blackHole() {
 			mode = 'black-hole'
 			if (!listener) listen(port)
+		},
+		silenceOpen() {
+			for (const client of clients) client.data.silent = true
 		},
 		restore() {
 			if (mode === 'black-hole') dropAll()
