@@ -81,8 +81,14 @@ export const ListQuery = t.Object({
 	),
 	order: t.Optional(t.UnionEnum(['asc', 'desc'], { default: undefined, error: '"order" must be asc or desc.' })),
 	limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, error: '"limit" must be a whole number from 1 to 1000.' })),
+	// Any offset past a user's tasks is an empty page; the cap is the largest whole number a query
+	// string can name exactly here.
 	offset: t.Optional(
-		t.Integer({ minimum: 0, maximum: MAX_ID, error: `"offset" must be a whole number from 0 to ${MAX_ID}.` })
+		t.Integer({
+			minimum: 0,
+			maximum: Number.MAX_SAFE_INTEGER,
+			error: `"offset" must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}.`
+		})
 	)
 })
 
