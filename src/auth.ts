@@ -88,7 +88,8 @@ export function createVerifier(
 		}
 		const userId = userIdOf(payload)
 		if (!userId) throw new AuthenticationRequired('The token names no user.')
-		if (userId.length > MAX_USER_ID_LENGTH)
+		// Counted in characters, as titles are: a string's length counts an emoji twice.
+		if (userId.length > MAX_USER_ID_LENGTH && [...userId].length > MAX_USER_ID_LENGTH)
 			throw new AuthenticationRequired(`The token's user id is longer than ${MAX_USER_ID_LENGTH} characters.`)
 		const session = sessionEnd(payload)
 		if (!(session + CLOCK_SKEW_SECONDS * 1000 > Date.now()))

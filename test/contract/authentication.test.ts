@@ -156,11 +156,15 @@ describe('Authentication', () => {
 		})
 
 		test('a user id of up to 255 characters is a user; a longer one: 401, on every route', async () => {
-			const longest = await asUser(app, newUser().padEnd(255, 'x'))
-			expect((await longest.post('/api/tasks', { title: 'Mine' })).status).toBe(201)
-			expect((await longest.get('/api/tasks')).body).toHaveLength(1)
+			// Characters as in a title: an emoji is one, though JavaScript counts it as two.
+			const emoji = newUser()
+			for (const longest of [newUser().padEnd(255, 'x'), emoji + '😀'.repeat(255 - emoji.length)]) {
+				const user = await asUser(app, longest)
+				expect((await user.post('/api/tasks', { title: 'Mine' })).status).toBe(201)
+				expect((await user.get('/api/tasks')).body).toHaveLength(1)
+			}
 			// 2,800 random characters do not fit in the index on a user's tasks, whatever the limit.
-			const tooLong = [newUser().padEnd(256, 'x'), randomBytes(2_100).toString('base64url')]
+			const tooLong = [newUser().padEnd(256, 'x'), `x${'😀'.repeat(255)}`, randomBytes(2_100).toString('base64url')]
 			const tokens = await Promise.all([
 				...tooLong.map((sub) => sign({ sub })),
 				signExactly({ session: { userId: tooLong[0] }, user: { id: tooLong[0] }, exp: now() + 3600 })
