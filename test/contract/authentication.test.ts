@@ -157,8 +157,8 @@ describe('Authentication', () => {
 
 		test('a user id of up to 255 characters is a user; a longer one: 401, on every route', async () => {
 			// Characters as in a title: an emoji is one, though JavaScript counts it as two.
-			const emoji = newUser()
-			for (const longest of [newUser().padEnd(255, 'x'), emoji + '😀'.repeat(255 - emoji.length)]) {
+			const named = newUser()
+			for (const longest of [newUser().padEnd(255, 'x'), named + '😀'.repeat(255 - named.length)]) {
 				const user = await asUser(app, longest)
 				expect((await user.post('/api/tasks', { title: 'Mine' })).status).toBe(201)
 				expect((await user.get('/api/tasks')).body).toHaveLength(1)

@@ -171,7 +171,10 @@ describe('A known route with a wrong method: 405 METHOD_NOT_ALLOWED with Allow',
 		try {
 			for (const head of heads) {
 				const expected = await rawAnswer(port, `localhost:${port}`, head)
-				for (const host of ['x', 'api', 'api:80']) expect({ head, host, answer: await rawAnswer(port, host, head) }).toEqual({ head, host, answer: expected })
+				for (const host of ['x', 'api', 'api:80']) {
+					const answer = await rawAnswer(port, host, head)
+					expect({ head, host, answer }).toEqual({ head, host, answer: expected })
+				}
 			}
 			expect(await rawAnswer(port, 'x', heads[0] as string)).toBe('404 NOT_FOUND')
 			expect(await rawAnswer(port, 'api', 'DELETE /api/tasks HTTP/1.1')).toBe('405 METHOD_NOT_ALLOWED')

@@ -6,8 +6,8 @@ import type { Socket, TCPSocketListener } from 'bun'
  * - `cut()`: the port refuses connections and every live connection is reset, as when Postgres stops;
  * - `blackHole()`: connections are accepted and bytes taken, but nothing goes through either way,
  *   as on a dead network path, which only timeouts can detect;
- * - `silenceOpen()`: the connections open now go silent so, while new ones go through, as after a
- *   failover to a new address or when a NAT forgets a connection;
+ * - `silenceOpen()`: nothing goes through the connections open now, either way, while new ones
+ *   work, as after a failover to a new address or when a NAT forgets a connection;
  * - `restore()`: forwards again on the same port (connections held in the black hole are dropped).
  */
 export interface TcpProxy {
