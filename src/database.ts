@@ -84,14 +84,9 @@ function driverUrl(url: string): { url: string; pooled: boolean } {
 
 // A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
 // no error for many minutes, and postgres.js waits that long for an answer: every request on such
-// a connection would hang. A statement unanswered after this long is either slow (a list of
-// megabytes on a busy box) or lost, and the database is asked which (stillRunning).
-export const STATEMENT_DEADLINE_MS = 3_000
-// How long the database has to answer that question on a connection of its own.
-const PROBE_MS = 2_000
-// A statement still running after this long is taken for lost all the same: a path that dies after
-// the statement reached the database leaves its backend running, then waiting to send the answer.
-const LONGEST_STATEMENT_MS = 60_000
+// a connection would hang. A statement unanswered after this long is taken for that: the whole pool
+// is dropped, which fails its statements as unavailable (503), and a fresh pool serves what follows.
+export const STATEMENT_DEADLINE_MS = 5_000
 
 // Migrations may wait for another replica's lock and rewrite big tables: no deadline for them.
 let migrating = false
@@ -99,52 +94,8 @@ let migrating = false
 type Sql = postgres.Sql
 type Statement = Promise<unknown>
 type Transaction = (tx: postgres.TransactionSql) => unknown
-type StillRunning = (pid: number | null) => Promise<boolean>
 
-/**
- * Whether the database takes a new connection and answers within PROBE_MS, and then whether the
- * backend with that pid (when the statement was sent) is running a statement. One question at a
- * time: statements whose deadline passes meanwhile share its answer. Behind a pooler the pid is
- * the pooler's, never found, so a slow statement there is taken for lost.
- */
-function prober(url: string): StillRunning {
-	let asking: Promise<Set<number> | undefined> | undefined
-	const ask = async () => {
-		const probe = postgres(url, {
-			max: 1,
-			connect_timeout: PROBE_MS / 1000,
-			prepare: false,
-			fetch_types: false,
-			onnotice: () => {}
-		})
-		try {
-			const active = probe`select pid from pg_stat_activity where state = 'active'`
-			// Ended below whatever happens: unanswered, it fails then, and nobody waits for it any more.
-			active.catch(() => {})
-			const running = await Promise.race([active, Bun.sleep(PROBE_MS).then(() => undefined)])
-			return running && new Set(running.map((row) => Number(row.pid)))
-		} catch {
-			return undefined
-		} finally {
-			void probe.end({ timeout: 0 })
-		}
-	}
-	return async (pid) => {
-		asking ??= ask().finally(() => (asking = undefined))
-		const running = await asking
-		return running !== undefined && (pid === null || running.has(pid))
-	}
-}
-
-// postgres.js keeps on each query the backend it was sent to (for a cancel); its types omit it.
-const backendOf = (statement: Statement) => (statement as { state?: { pid: number | null } | null }).state?.pid ?? null
-
-/**
- * A pool whose statements are watched: one unanswered after STATEMENT_DEADLINE_MS that the database
- * is not running (stillRunning) drops the whole pool, which fails its statements as unavailable
- * (503), and a fresh pool serves what follows.
- */
-function guardedPool(open: () => Sql, stillRunning: StillRunning): { sql: Sql; end(): Promise<void> } {
+function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
 	let current = open()
 	const replace = (stalled: Sql) => {
 		if (stalled !== current) return
@@ -157,22 +108,9 @@ function guardedPool(open: () => Sql, stillRunning: StillRunning): { sql: Sql; e
 	}
 	const watch = <T extends Statement>(statement: T, pool: Sql): T => {
 		if (migrating) return statement
-		let answered = false
-		let waited = 0
-		const check = async () => {
-			waited += STATEMENT_DEADLINE_MS
-			const slow = waited < LONGEST_STATEMENT_MS && (await stillRunning(backendOf(statement)))
-			if (answered) return
-			if (slow) timer = setTimeout(check, STATEMENT_DEADLINE_MS)
-			else replace(pool)
-		}
-		let timer = setTimeout(check, STATEMENT_DEADLINE_MS)
-		const settle = () => {
-			answered = true
-			clearTimeout(timer)
-		}
+		const timer = setTimeout(() => replace(pool), STATEMENT_DEADLINE_MS)
 		// Promise.prototype.then observes a postgres.js query without starting it, as its own then would.
-		Promise.prototype.then.call(statement, settle, settle)
+		Promise.prototype.then.call(statement, () => clearTimeout(timer), () => clearTimeout(timer))
 		return statement
 	}
 	const forward = (target: object, property: string | symbol) => {
@@ -205,7 +143,6 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 	if (options.databaseUrl) {
 		const { url: databaseUrl, pooled } = driverUrl(options.databaseUrl)
 		const prepare = !pooled
-		const stillRunning = prober(databaseUrl)
 		const connect = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}) =>
 			guardedPool(() =>
 				postgres(databaseUrl, {
@@ -224,8 +161,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 					// No array or custom types are read, so skip the type lookup on every new connection.
 					fetch_types: false,
 					onnotice: () => {}
-				}),
-				stillRunning
+				})
 			)
 		// Per process, and WORKERS runs one process per core: a few busy connections per core keep
 		// Postgres saturated, and postgres.js pipelines further queries on them (lists at most

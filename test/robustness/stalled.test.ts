@@ -1,7 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { sql } from 'drizzle-orm'
 import { readFileSync } from 'node:fs'
-import { type Database, LIST_PIPELINE, migrate, openDatabase, POOL_SIZE, STATEMENT_DEADLINE_MS } from '../../src/database'
+import { type Database, LIST_PIPELINE, migrate, openDatabase, POOL_SIZE } from '../../src/database'
 import { silentLog } from '../../src/log'
 import { asUser, databaseUrl, emptyDatabase, testApp } from '../support/app'
 
@@ -52,25 +51,4 @@ describe.if(Boolean(databaseUrl))('Lists while the backend of one connection for
 		}
 		for (const list of await Promise.all(sent)) expect(list.status).toBe(200)
 	})
-})
-
-// A statement unanswered past the deadline used to drop its whole pool as lost: a list of
-// megabytes on a busy box, and every list beside it, answered 503 with the database up.
-describe.if(Boolean(databaseUrl))('A statement slower than the deadline, which the database is running (Postgres)', () => {
-	test('is waited for, and a list on the same pool meanwhile is answered', async () => {
-		const slowDatabase = await openDatabase({ databaseUrl: databaseUrl as string, dataDir: '' })
-		try {
-			// Drizzle sends a statement once it is awaited: then() sends this one now.
-			const slow = slowDatabase.reads.execute(sql`select pg_sleep(${(2 * STATEMENT_DEADLINE_MS) / 1000})`).then(
-				() => 'answered',
-				(error: unknown) => `failed: ${error}`
-			)
-			await Bun.sleep(STATEMENT_DEADLINE_MS + 500)
-			const alice = await asUser(await testApp(slowDatabase))
-			expect((await alice.get('/api/tasks')).status).toBe(200)
-			expect(await slow).toBe('answered')
-		} finally {
-			await slowDatabase.close()
-		}
-	}, 30_000)
 })
