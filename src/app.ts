@@ -129,7 +129,15 @@ export function createApp({ database, verify, config, log, migrated }: AppDepend
 			log({ level: 'warn', request_id: started.get(request)?.id, msg: 'database unavailable', code: codeOf(error) })
 			return new ServiceUnavailable()
 		}
-		log({ level: 'error', request_id: started.get(request)?.id, error: String(error), stack: (error as Error)?.stack })
+		// Drizzle's message names the query but not why it failed: the database's SQLSTATE does, and
+		// carries no user data, unlike its message.
+		log({
+			level: 'error',
+			request_id: started.get(request)?.id,
+			error: String(error),
+			code: codeOf(error),
+			stack: (error as Error)?.stack
+		})
 		return new InternalError()
 	}
 

@@ -470,6 +470,8 @@ describe('Anything unexpected: 500 INTERNAL_ERROR, details in the log only', () 
 					expect(reply.text.toLowerCase()).not.toContain(leak.toLowerCase())
 				const entry = logged.find((fields) => fields.request_id === `unexpected-${method}` && fields.level === 'error')
 				expect(JSON.stringify(entry)).toContain('tasks')
+				// undefined_table: why the query failed, which Drizzle's message leaves out.
+				expect(entry?.code).toBe('42P01')
 			}
 		} finally {
 			await broken.restore()
