@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import fc from 'fast-check'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
 import { type Database, openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
+import { rawExchange } from '../robustness/processes'
 import { asUser, call, databaseUrl, ORIGIN, type Reply, SECRET, sign, testApp, testDatabase } from '../support/app'
 
 const app = await testApp()
@@ -144,40 +144,31 @@ describe('A known route with a wrong method: 405 METHOD_NOT_ALLOWED with Allow',
 		expect((await alice.get('/api/tasks')).body).toEqual([task])
 	})
 
-	// Only a raw request can name the Host and keep dot segments: fetch and Request resolve them.
-	async function rawAnswer(port: number, host: string, head: string): Promise<string> {
-		const socket = connect(port, '127.0.0.1')
-		let received = ''
-		socket.setEncoding('utf8').on('data', (data: string) => (received += data))
-		const closed = new Promise((resolve) => socket.on('close', resolve))
-		socket.write(`${head}\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
-		await closed
-		const status = /^HTTP\/1\.1 (\d{3}) /.exec(received)?.[1]
-		return `${status} ${/"error_code":"(\w+)"/.exec(received)?.[1] ?? ''}`.trim()
-	}
-
 	test('a short Host routes as a long one: no unknown path reaches a route, no known route loses its 405', async () => {
 		const server = (await testApp()).listen({ port: 0, hostname: '127.0.0.1' })
-		const port = server.server?.port ?? 0
-		const auth = `Authorization: Bearer ${await sign({ sub: 'host-length' })}`
-		const heads = [
-			`GET /zzz/api/tasks HTTP/1.1\r\n${auth}`,
-			'GET /zzz/health HTTP/1.1',
-			`GET /api/tasks/ HTTP/1.1\r\n${auth}`,
-			'DELETE /api/tasks HTTP/1.1',
-			'POST /health HTTP/1.1',
-			'GET /a/../health HTTP/1.1'
-		]
+		const url = `http://127.0.0.1:${server.server?.port}`
+		const auth = { authorization: `Bearer ${await sign({ sub: 'host-length' })}` }
+		// Only a raw request can name the Host and keep dot segments: fetch and Request resolve them.
+		const answer = async (host: string, [method, path, headers]: readonly [string, string, Record<string, string>]) => {
+			const reply = await rawExchange(url, { method, path, headers: { host, ...headers } })
+			return `${reply.status} ${/"error_code":"(\w+)"/.exec(reply.text)?.[1] ?? ''}`.trim()
+		}
+		const requests = [
+			['GET', '/zzz/api/tasks', auth],
+			['GET', '/zzz/health', {}],
+			['GET', '/api/tasks/', auth],
+			['DELETE', '/api/tasks', {}],
+			['POST', '/health', {}],
+			['GET', '/a/../health', {}]
+		] as const
 		try {
-			for (const head of heads) {
-				const expected = await rawAnswer(port, `localhost:${port}`, head)
-				for (const host of ['x', 'api', 'api:80']) {
-					const answer = await rawAnswer(port, host, head)
-					expect({ head, host, answer }).toEqual({ head, host, answer: expected })
-				}
+			for (const request of requests) {
+				const expected = await answer(`localhost:${server.server?.port}`, request)
+				for (const host of ['x', 'api', 'api:80'])
+					expect({ request, host, answer: await answer(host, request) }).toEqual({ request, host, answer: expected })
 			}
-			expect(await rawAnswer(port, 'x', heads[0] as string)).toBe('404 NOT_FOUND')
-			expect(await rawAnswer(port, 'api', 'DELETE /api/tasks HTTP/1.1')).toBe('405 METHOD_NOT_ALLOWED')
+			expect(await answer('x', requests[0])).toBe('404 NOT_FOUND')
+			expect(await answer('api', requests[3])).toBe('405 METHOD_NOT_ALLOWED')
 		} finally {
 			await server.stop()
 		}

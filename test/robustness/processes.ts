@@ -33,13 +33,17 @@ export const sendTo =
 		return { status: response.status, headers: response.headers, text: await response.text() }
 	}
 
-/** One request on a connection of its own, read to its end; no reply (the server hung up) is status 0. */
+/**
+ * One request on a connection of its own, read to its end; no reply (the server hung up) is status 0.
+ * The path is sent as written, dot segments and all; a `host` header replaces the URL's host.
+ */
 export async function rawExchange(url: string, { method, path, headers, body }: Parameters<Send>[0]) {
 	const { hostname, port } = new URL(url)
 	const target = path.replace(/#.*$/, '').replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c))
 	const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body
-	const head = [`${method} ${target} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close']
-	for (const [name, value] of Object.entries(headers)) head.push(`${name}: ${value}`)
+	const { host = `${hostname}:${port}`, ...others } = headers
+	const head = [`${method} ${target} HTTP/1.1`, `Host: ${host}`, 'Connection: close']
+	for (const [name, value] of Object.entries(others)) head.push(`${name}: ${value}`)
 	if (bytes) head.push(`Content-Length: ${bytes.byteLength}`)
 	const chunks: Uint8Array[] = []
 	await new Promise<void>((resolve, reject) => {
