@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
-import { isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
+import postgres from 'postgres'
+import { codeOf, isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
 import { databaseUrl, newUser, SECRET, sign } from '../support/app'
 import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
@@ -177,4 +178,127 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect(await running.stop('SIGTERM')).toBe(0)
 		expect(running.output()).not.toContain(PASSWORD)
 	}, 60_000)
+})
+
+// What Postgres does to its connections when it stops or restarts (`pg_ctl stop -m fast`, a
+// failover): each backend is terminated (57P01) and closes its socket, whatever it was doing.
+describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends (Postgres)', () => {
+	async function openNamed() {
+		const name = `outage-${crypto.randomUUID()}`
+		const url = new URL(databaseUrl as string)
+		url.searchParams.set('application_name', name)
+		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
+		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
+		const backends = async (running?: string) =>
+			(
+				await admin`select count(*)::int as n from pg_stat_activity
+					where application_name = ${name} and (${running ?? null}::text is null or (state = 'active' and query like ${`%${running}%`}))`
+			)[0]?.n as number
+		return {
+			database,
+			backends,
+			terminate: () => admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`,
+			close: async () => {
+				await database.close()
+				await admin.end()
+			}
+		}
+	}
+	const outcome = (statement: Promise<unknown>) =>
+		statement.then(
+			() => 'answered',
+			(error: unknown) => codeOf(error) ?? String(error)
+		)
+
+	test('the statement after one cut off answers for itself, not with the old backend’s error', async () => {
+		const { database, backends, terminate, close } = await openNamed()
+		try {
+			// Reads by id have one connection, so the next statement is bound to reuse it.
+			const cutOff = outcome(database.lookups.execute(sql`select x from generate_series(1, 100000000) x`))
+			while ((await backends('generate_series')) < 1) await Bun.sleep(20)
+			await terminate()
+			expect(await cutOff).not.toBe('answered')
+			for (let n = 0; n < 3; n++) expect(await outcome(database.lookups.execute(sql`select 1`))).toBe('answered')
+		} finally {
+			await close()
+		}
+	}, 30_000)
+
+	test('the statement after one cut off mid-answer gets its own rows only', async () => {
+		const { proxy } = await behindProxy()
+		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
+		try {
+			const { lookups } = database
+			await lookups.execute(sql`select 1`)
+			proxy.closeAfterNextReply()
+			// Megabytes of rows: the connection is cut after the first of the many reads they take.
+			expect(await outcome(lookups.execute(sql`select x from generate_series(1, 100000) x`))).toBe('ECONNRESET')
+			// The reset fails the statement; the close that follows frees the connection a moment later.
+			await Bun.sleep(50)
+			const rows = (await lookups.execute(sql`select 1 as one`)) as ArrayLike<unknown>
+			expect(Array.from(rows)).toEqual([{ one: 1 }])
+		} finally {
+			await database.close()
+		}
+	}, 30_000)
+
+	test('every connection serves again after Postgres terminates its backends under load', async () => {
+		const { database, terminate, close } = await openNamed()
+		try {
+			const pools = [database.db, database.reads, database.searches, database.lookups]
+			// Each statement is sent again as soon as it is answered or fails, as requests would be.
+			const hammer = (until: () => boolean, failures?: string[]) =>
+				Promise.all(
+					pools.flatMap((pool) =>
+						Array.from({ length: 8 }, async () => {
+							while (!until()) {
+								const result = await outcome(pool.execute(sql`select 1`))
+								if (result !== 'answered') failures?.push(result)
+							}
+						})
+					)
+				)
+			// A connection left unable to reconnect fails its next statement after the connect timeout
+			// (3 s), so each check runs longer. One kill seldom leaves one: several rounds are tried.
+			for (let round = 0; round < 3; round++) {
+				let killing = true
+				const underLoad = hammer(() => !killing)
+				for (let kill = 0; kill < 3; kill++) {
+					await Bun.sleep(200)
+					await terminate()
+				}
+				killing = false
+				await underLoad
+				const failures: string[] = []
+				const until = Date.now() + 4_000
+				await hammer(() => Date.now() > until, failures)
+				expect(failures).toEqual([])
+			}
+		} finally {
+			await close()
+		}
+	}, 120_000)
+
+	test('a connection whose backend dies just after answering fails what it was sent at once, then serves again', async () => {
+		const { proxy } = await behindProxy()
+		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
+		try {
+			// Reads by id have one connection: each statement here goes to the same one.
+			const { lookups } = database
+			await lookups.execute(sql`select 1`)
+			proxy.closeAfterNextReply()
+			const atTheEnd = lookups.execute(sql`select 2`).then(async () => {
+				// Sent when the answer arrives, in the same turn as the connection's reset.
+				const sentWithTheEnd = await outcome(lookups.execute(sql`select 3`))
+				// Sent when that failed, before the connection's close was seen.
+				const sentBeforeTheClose = await outcome(lookups.execute(sql`select 4`))
+				return [sentWithTheEnd, sentBeforeTheClose]
+			})
+			// Failed by the connection itself, not left to the statement deadline (CONNECTION_DESTROYED).
+			expect(await atTheEnd).toEqual(['ECONNRESET', 'CONNECTION_CLOSED'])
+			for (let n = 0; n < 3; n++) expect(await outcome(lookups.execute(sql`select 5`))).toBe('answered')
+		} finally {
+			await database.close()
+		}
+	}, 30_000)
 })

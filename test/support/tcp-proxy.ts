@@ -8,6 +8,8 @@ import type { Socket, TCPSocketListener } from 'bun'
  *   as on a dead network path, which only timeouts can detect;
  * - `silenceOpen()`: nothing goes through the connections open now, either way, while new ones
  *   work, as after a failover to a new address or when a NAT forgets a connection;
+ * - `closeAfterNextReply()`: each connection open now is reset right behind the next bytes the
+ *   database sends on it, as when a backend dies just after answering, or midway;
  * - `restore()`: forwards again on the same port (connections held in the black hole are dropped).
  */
 export interface TcpProxy {
@@ -17,6 +19,7 @@ export interface TcpProxy {
 	cut(): void
 	blackHole(): void
 	silenceOpen(): void
+	closeAfterNextReply(): void
 	restore(): void
 	close(): void
 }
@@ -28,6 +31,7 @@ interface Link {
 	toClient: Uint8Array[]
 	closed: boolean
 	silent: boolean
+	closesAfterReply: boolean
 }
 
 type Mode = 'open' | 'cut' | 'black-hole'
@@ -64,7 +68,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 					flush(upstream, client.data.toUpstream)
 				},
 				data(_upstream, chunk) {
-					if (mode === 'open' && !client.data.silent) send(client, client.data.toClient, new Uint8Array(chunk))
+					if (mode !== 'open' || client.data.silent) return
+					send(client, client.data.toClient, new Uint8Array(chunk))
+					if (client.data.closesAfterReply) client.terminate()
 				},
 				drain(upstream) {
 					flush(upstream, client.data.toUpstream)
@@ -85,7 +91,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 			port,
 			socket: {
 				open(client) {
-					client.data = { toUpstream: [], toClient: [], closed: false, silent: false }
+					client.data = { toUpstream: [], toClient: [], closed: false, silent: false, closesAfterReply: false }
 					clients.add(client)
 					if (mode === 'open') connectUpstream(client)
 				},
@@ -139,6 +145,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 		},
 		silenceOpen() {
 			for (const client of clients) client.data.silent = true
+		},
+		closeAfterNextReply() {
+			for (const client of clients) client.data.closesAfterReply = true
 		},
 		restore() {
 			if (mode === 'black-hole') dropAll()
