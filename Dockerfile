@@ -3,6 +3,8 @@
 FROM oven/bun:1.4.5 AS build
 WORKDIR /app
 COPY package.json bun.lock ./
+# The changes package.json's patchedDependencies make to PGlite and postgres.js.
+COPY patches ./patches
 RUN bun install --frozen-lockfile
 COPY tsconfig.json ./
 COPY drizzle ./drizzle

@@ -1,0 +1,41 @@
+import { describe, expect, test } from 'bun:test'
+import { cpSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { databaseUrl } from '../support/app'
+import { ROOT, SLOW, temporaryFolder } from '../support/binary'
+
+// No Docker daemon or base image here, so the build stage's own COPY and RUN lines are replayed
+// in an empty folder standing for its WORKDIR: a file that `bun install --frozen-lockfile` or the
+// build reads but the Dockerfile does not copy fails here as it would in `docker build`.
+function buildStage(): string[][] {
+	const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ')
+	const [, stage = ''] = text.split(/^FROM .*$/m)
+	return stage
+		.split('\n')
+		.filter((line) => /^(COPY|RUN) /.test(line))
+		.map((line) => line.split(/\s+/))
+}
+
+// The same on either database: it runs once, with the PGlite half.
+describe.if(!databaseUrl)('Building it: the Dockerfile’s build stage', () => {
+	test('its COPY lines bring in all that its install and build read', async () => {
+		const workdir = temporaryFolder('docker-build-')
+		for (const [instruction, ...args] of buildStage()) {
+			if (instruction === 'COPY') {
+				const target = args.pop() as string
+				for (const source of args) cpSync(join(ROOT, source), join(workdir, target.endsWith('/') ? source : target), { recursive: true })
+				continue
+			}
+			const run = Bun.spawn(['sh', '-c', args.join(' ')], {
+				cwd: workdir,
+				// The image's `bun` is this one.
+				env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` },
+				stdout: 'ignore',
+				stderr: 'pipe'
+			})
+			const [code, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()])
+			expect({ run: args.join(' '), code, stderr: code === 0 ? '' : stderr }).toEqual({ run: args.join(' '), code: 0, stderr: '' })
+		}
+		expect(buildStage().map(([instruction]) => instruction)).toContain('RUN')
+	}, SLOW)
+})
