@@ -19,11 +19,14 @@ function buildStage(): string[][] {
 // The same on either database: it runs once, with the PGlite half.
 describe.if(!databaseUrl)('Building it: the Dockerfile’s build stage', () => {
 	test('its COPY lines bring in all that its install and build read', async () => {
+		const steps = buildStage()
+		expect(steps.map(([instruction]) => instruction)).toContain('RUN')
 		const workdir = temporaryFolder('docker-build-')
-		for (const [instruction, ...args] of buildStage()) {
+		for (const [instruction, ...args] of steps) {
 			if (instruction === 'COPY') {
 				const target = args.pop() as string
-				for (const source of args) cpSync(join(ROOT, source), join(workdir, target.endsWith('/') ? source : target), { recursive: true })
+				for (const source of args)
+					cpSync(join(ROOT, source), join(workdir, target.endsWith('/') ? source : target), { recursive: true })
 				continue
 			}
 			const run = Bun.spawn(['sh', '-c', args.join(' ')], {
@@ -34,8 +37,8 @@ describe.if(!databaseUrl)('Building it: the Dockerfile’s build stage', () => {
 				stderr: 'pipe'
 			})
 			const [code, stderr] = await Promise.all([run.exited, new Response(run.stderr).text()])
-			expect({ run: args.join(' '), code, stderr: code === 0 ? '' : stderr }).toEqual({ run: args.join(' '), code: 0, stderr: '' })
+			const step = args.join(' ')
+			expect({ step, code, stderr: code === 0 ? '' : stderr }).toEqual({ step, code: 0, stderr: '' })
 		}
-		expect(buildStage().map(([instruction]) => instruction)).toContain('RUN')
 	}, SLOW)
 })

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
-import { codeOf, isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
+import { codeOf, type Db, isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
 import { databaseUrl, newUser, SECRET, sign } from '../support/app'
 import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
@@ -189,10 +189,11 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 		url.searchParams.set('application_name', name)
 		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
 		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
-		const backends = async (running?: string) =>
+		// Its backends running a statement that contains `running`.
+		const backends = async (running: string) =>
 			(
 				await admin`select count(*)::int as n from pg_stat_activity
-					where application_name = ${name} and (${running ?? null}::text is null or (state = 'active' and query like ${`%${running}%`}))`
+					where application_name = ${name} and state = 'active' and query like ${`%${running}%`}`
 			)[0]?.n as number
 		return {
 			database,
@@ -209,11 +210,22 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 			() => 'answered',
 			(error: unknown) => codeOf(error) ?? String(error)
 		)
+	// Reads by id have one connection: each statement on `lookups` goes to the same one.
+	async function onOneConnection(run: (lookups: Db, proxy: TcpProxy) => Promise<void>) {
+		const { proxy } = await behindProxy()
+		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
+		try {
+			await database.lookups.execute(sql`select 1`)
+			await run(database.lookups, proxy)
+		} finally {
+			await database.close()
+		}
+	}
 
 	test('the statement after one cut off answers for itself, not with the old backend’s error', async () => {
 		const { database, backends, terminate, close } = await openNamed()
 		try {
-			// Reads by id have one connection, so the next statement is bound to reuse it.
+			// On the one connection for reads by id, which the next statement is bound to reuse.
 			const cutOff = outcome(database.lookups.execute(sql`select x from generate_series(1, 100000000) x`))
 			while ((await backends('generate_series')) < 1) await Bun.sleep(20)
 			await terminate()
@@ -224,23 +236,16 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 		}
 	}, 30_000)
 
-	test('the statement after one cut off mid-answer gets its own rows only', async () => {
-		const { proxy } = await behindProxy()
-		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
-		try {
-			const { lookups } = database
-			await lookups.execute(sql`select 1`)
-			proxy.closeAfterNextReply()
+	test('the statement after one cut off mid-answer gets its own rows only', () =>
+		onOneConnection(async (lookups, proxy) => {
+			proxy.resetAfterNextReply()
 			// Megabytes of rows: the connection is cut after the first of the many reads they take.
 			expect(await outcome(lookups.execute(sql`select x from generate_series(1, 100000) x`))).toBe('ECONNRESET')
 			// The reset fails the statement; the close that follows frees the connection a moment later.
 			await Bun.sleep(50)
 			const rows = (await lookups.execute(sql`select 1 as one`)) as ArrayLike<unknown>
 			expect(Array.from(rows)).toEqual([{ one: 1 }])
-		} finally {
-			await database.close()
-		}
-	}, 30_000)
+		}), 30_000)
 
 	test('every connection serves again after Postgres terminates its backends under load', async () => {
 		const { database, terminate, close } = await openNamed()
@@ -279,14 +284,9 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 		}
 	}, 120_000)
 
-	test('a connection whose backend dies just after answering fails what it was sent at once, then serves again', async () => {
-		const { proxy } = await behindProxy()
-		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
-		try {
-			// Reads by id have one connection: each statement here goes to the same one.
-			const { lookups } = database
-			await lookups.execute(sql`select 1`)
-			proxy.closeAfterNextReply()
+	test('a connection whose backend dies just after answering fails what it was sent at once, then serves again', () =>
+		onOneConnection(async (lookups, proxy) => {
+			proxy.resetAfterNextReply()
 			const atTheEnd = lookups.execute(sql`select 2`).then(async () => {
 				// Sent when the answer arrives, in the same turn as the connection's reset.
 				const sentWithTheEnd = await outcome(lookups.execute(sql`select 3`))
@@ -297,8 +297,5 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 			// Failed by the connection itself, not left to the statement deadline (CONNECTION_DESTROYED).
 			expect(await atTheEnd).toEqual(['ECONNRESET', 'CONNECTION_CLOSED'])
 			for (let n = 0; n < 3; n++) expect(await outcome(lookups.execute(sql`select 5`))).toBe('answered')
-		} finally {
-			await database.close()
-		}
-	}, 30_000)
+		}), 30_000)
 })

@@ -8,7 +8,7 @@ import type { Socket, TCPSocketListener } from 'bun'
  *   as on a dead network path, which only timeouts can detect;
  * - `silenceOpen()`: nothing goes through the connections open now, either way, while new ones
  *   work, as after a failover to a new address or when a NAT forgets a connection;
- * - `closeAfterNextReply()`: each connection open now is reset right behind the next bytes the
+ * - `resetAfterNextReply()`: each connection open now is reset right behind the next bytes the
  *   database sends on it, as when a backend dies just after answering, or midway;
  * - `restore()`: forwards again on the same port (connections held in the black hole are dropped).
  */
@@ -19,7 +19,7 @@ export interface TcpProxy {
 	cut(): void
 	blackHole(): void
 	silenceOpen(): void
-	closeAfterNextReply(): void
+	resetAfterNextReply(): void
 	restore(): void
 	close(): void
 }
@@ -31,7 +31,7 @@ interface Link {
 	toClient: Uint8Array[]
 	closed: boolean
 	silent: boolean
-	closesAfterReply: boolean
+	resetsAfterReply: boolean
 }
 
 type Mode = 'open' | 'cut' | 'black-hole'
@@ -70,7 +70,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 				data(_upstream, chunk) {
 					if (mode !== 'open' || client.data.silent) return
 					send(client, client.data.toClient, new Uint8Array(chunk))
-					if (client.data.closesAfterReply) client.terminate()
+					if (client.data.resetsAfterReply) client.terminate()
 				},
 				drain(upstream) {
 					flush(upstream, client.data.toUpstream)
@@ -91,7 +91,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 			port,
 			socket: {
 				open(client) {
-					client.data = { toUpstream: [], toClient: [], closed: false, silent: false, closesAfterReply: false }
+					client.data = { toUpstream: [], toClient: [], closed: false, silent: false, resetsAfterReply: false }
 					clients.add(client)
 					if (mode === 'open') connectUpstream(client)
 				},
@@ -146,8 +146,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 		silenceOpen() {
 			for (const client of clients) client.data.silent = true
 		},
-		closeAfterNextReply() {
-			for (const client of clients) client.data.closesAfterReply = true
+		resetAfterNextReply() {
+			for (const client of clients) client.data.resetsAfterReply = true
 		},
 		restore() {
 			if (mode === 'black-hole') dropAll()
