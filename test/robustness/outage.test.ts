@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
-import { codeOf, type Db, isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
+import { codeOf, type Database, type Db, isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
 import { databaseUrl, newUser, SECRET, sign } from '../support/app'
 import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
@@ -27,6 +27,17 @@ async function behindProxy() {
 	url.password = PASSWORD
 	url.username ||= 'root'
 	return { proxy, env: { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: url.href } }
+}
+
+// The app's pools opened in this process, through a proxy of the test's own, and closed after `run`.
+async function openedBehindProxy(run: (database: Database, proxy: TcpProxy) => Promise<void>) {
+	const { proxy } = await behindProxy()
+	const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
+	try {
+		await run(database, proxy)
+	} finally {
+		await database.close()
+	}
 }
 
 // "No hang beyond a few seconds": a request that has no answer after this long fails the test.
@@ -133,10 +144,8 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect(await running.stop('SIGTERM')).toBe(0)
 	}, 120_000)
 
-	test('a statement whose connection goes silent while the database lives fails as unavailable within seconds', async () => {
-		const { proxy } = await behindProxy()
-		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
-		try {
+	test('a statement whose connection goes silent while the database lives fails as unavailable within seconds', () =>
+		openedBehindProxy(async (database, proxy) => {
 			// The database answers this after the connection has gone silent, into the void.
 			const lost = database.reads.execute(sql`select pg_sleep(0.5)`).then(
 				() => 'answered',
@@ -146,10 +155,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 			proxy.silenceOpen()
 			const waited = Bun.sleep(4 * STATEMENT_DEADLINE_MS).then(() => 'still waiting')
 			expect(await Promise.race([lost, waited])).toBe('unavailable')
-		} finally {
-			await database.close()
-		}
-	}, 30_000)
+		}), 30_000)
 
 	test('down at start: it listens, /health 200, /ready and the API 503 with a log line a try, then migrates and serves', async () => {
 		const { proxy, env } = await behindProxy()
@@ -183,26 +189,30 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 // What Postgres does to its connections when it stops or restarts (`pg_ctl stop -m fast`, a
 // failover): each backend is terminated (57P01) and closes its socket, whatever it was doing.
 describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends (Postgres)', () => {
-	async function openNamed() {
+	// The app's pools opened under a name of their own, so that the test can find their backends.
+	interface Named {
+		database: Database
+		/** How many of its backends run a statement that contains `running`. */
+		backends(running: string): Promise<number>
+		terminate(): Promise<unknown>
+	}
+	async function onNamed(run: (named: Named) => Promise<void>) {
 		const name = `outage-${crypto.randomUUID()}`
 		const url = new URL(databaseUrl as string)
 		url.searchParams.set('application_name', name)
 		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
 		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
-		// Its backends running a statement that contains `running`.
 		const backends = async (running: string) =>
 			(
 				await admin`select count(*)::int as n from pg_stat_activity
 					where application_name = ${name} and state = 'active' and query like ${`%${running}%`}`
 			)[0]?.n as number
-		return {
-			database,
-			backends,
-			terminate: () => admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`,
-			close: async () => {
-				await database.close()
-				await admin.end()
-			}
+		const terminate = () => admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`
+		try {
+			await run({ database, backends, terminate })
+		} finally {
+			await database.close()
+			await admin.end()
 		}
 	}
 	const outcome = (statement: Promise<unknown>) =>
@@ -211,30 +221,21 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 			(error: unknown) => codeOf(error) ?? String(error)
 		)
 	// Reads by id have one connection: each statement on `lookups` goes to the same one.
-	async function onOneConnection(run: (lookups: Db, proxy: TcpProxy) => Promise<void>) {
-		const { proxy } = await behindProxy()
-		const database = await openDatabase({ databaseUrl: proxy.url(databaseUrl as string), dataDir: '' })
-		try {
-			await database.lookups.execute(sql`select 1`)
-			await run(database.lookups, proxy)
-		} finally {
-			await database.close()
-		}
-	}
+	const onOneConnection = (run: (lookups: Db, proxy: TcpProxy) => Promise<void>) =>
+		openedBehindProxy(async ({ lookups }, proxy) => {
+			await lookups.execute(sql`select 1`)
+			await run(lookups, proxy)
+		})
 
-	test('the statement after one cut off answers for itself, not with the old backend’s error', async () => {
-		const { database, backends, terminate, close } = await openNamed()
-		try {
+	test('the statement after one cut off answers for itself, not with the old backend’s error', () =>
+		onNamed(async ({ database, backends, terminate }) => {
 			// On the one connection for reads by id, which the next statement is bound to reuse.
 			const cutOff = outcome(database.lookups.execute(sql`select x from generate_series(1, 100000000) x`))
 			while ((await backends('generate_series')) < 1) await Bun.sleep(20)
 			await terminate()
 			expect(await cutOff).not.toBe('answered')
 			for (let n = 0; n < 3; n++) expect(await outcome(database.lookups.execute(sql`select 1`))).toBe('answered')
-		} finally {
-			await close()
-		}
-	}, 30_000)
+		}), 30_000)
 
 	test('the statement after one cut off mid-answer gets its own rows only', () =>
 		onOneConnection(async (lookups, proxy) => {
@@ -247,9 +248,8 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 			expect(Array.from(rows)).toEqual([{ one: 1 }])
 		}), 30_000)
 
-	test('every connection serves again after Postgres terminates its backends under load', async () => {
-		const { database, terminate, close } = await openNamed()
-		try {
+	test('every connection serves again after Postgres terminates its backends under load', () =>
+		onNamed(async ({ database, terminate }) => {
 			const pools = [database.db, database.reads, database.searches, database.lookups]
 			// Each statement is sent again as soon as it is answered or fails, as requests would be.
 			const hammer = (until: () => boolean, failures?: string[]) =>
@@ -279,10 +279,7 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 				await hammer(() => Date.now() > until, failures)
 				expect(failures).toEqual([])
 			}
-		} finally {
-			await close()
-		}
-	}, 120_000)
+		}), 120_000)
 
 	test('a connection whose backend dies just after answering fails what it was sent at once, then serves again', () =>
 		onOneConnection(async (lookups, proxy) => {
