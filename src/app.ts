@@ -27,9 +27,9 @@ export interface AppDependencies {
 	verify: Verifier
 	config: Pick<Config, 'corsOrigins'>
 	log: Log
-	/** The migrations at start, when the app may listen before they are in: until then /api and
-	 * /ready answer 503. */
-	migrated?: Promise<void>
+	/** The database's start (settled, and migrated by the primary), when the app may listen before it
+	 * is done: until then /api and /ready answer 503. */
+	startup?: Promise<void>
 }
 
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -90,14 +90,14 @@ function validationDetail(error: ValidationError): string {
 	return field ? `"${field}": ${first?.message}.` : `Invalid ${error.type}: ${first?.message ?? error.message}.`
 }
 
-// What cannot answer before the migrations are in; /health, the docs and unknown routes can.
-const NEEDS_MIGRATIONS = /^\/(api|ready)(\/|$)/
+// What cannot answer before the database has started; /health, the docs and unknown routes can.
+const NEEDS_DATABASE = /^\/(api|ready)(\/|$)/
 
-export function createApp({ database, verify, config, log, migrated }: AppDependencies) {
-	let migrating = migrated !== undefined
-	// A failure is reported by whoever started the migrations; the process then exits.
-	migrated?.then(
-		() => (migrating = false),
+export function createApp({ database, verify, config, log, startup }: AppDependencies) {
+	let startingUp = startup !== undefined
+	// A failure is reported by whoever started the database; the process then exits.
+	startup?.then(
+		() => (startingUp = false),
 		() => {}
 	)
 	const started = new WeakMap<Request, { id: string; at: number }>()
@@ -150,7 +150,7 @@ export function createApp({ database, verify, config, log, migrated }: AppDepend
 			const id = sent && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID()
 			started.set(request, { id, at: performance.now() })
 			Object.assign(set.headers, SECURITY_HEADERS, { 'x-request-id': id })
-			if (migrating && NEEDS_MIGRATIONS.test(new URL(request.url).pathname)) throw new ServiceUnavailable()
+			if (startingUp && NEEDS_DATABASE.test(new URL(request.url).pathname)) throw new ServiceUnavailable()
 		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
 		.onError({ as: 'global' }, ({ code, error, request, path, set }) => {

@@ -20,6 +20,10 @@ export interface Database {
 	/** Where a task is read by its id: on Postgres a connection of its own. */
 	lookups: Db
 	kind: 'pglite' | 'postgres'
+	/** Run before any other statement: on Postgres, finds whether DATABASE_URL leads to a pooler, and
+	 * if so turns prepared statements off. Tried again while the database is unavailable; `waiting`
+	 * is called when a first try fails so. */
+	settle(log?: Log, waiting?: () => void): Promise<void>
 	close(): Promise<void>
 }
 
@@ -72,8 +76,9 @@ export const holding = (queries: number | undefined) => (queries ? { max_pipelin
 const MIGRATION_LOCK = 7_346_201
 
 // Poolers in transaction mode (Neon's "-pooler" hosts, PgBouncer) cannot keep prepared statements;
-// `pgbouncer=true` marks any other host as one. That parameter is ours alone and is taken out of
-// the URL: postgres.js would send it on as a setting, which Postgres and PgBouncer both refuse.
+// `pgbouncer=true` marks any other host as one, and settle() finds the rest. That parameter is ours
+// alone and is taken out of the URL: postgres.js would send it on as a setting, which Postgres and
+// PgBouncer both refuse.
 function driverUrl(url: string): { url: string; pooled: boolean } {
 	const parsed = new URL(url)
 	const pooled = parsed.hostname.includes('-pooler') || parsed.searchParams.get('pgbouncer') === 'true'
@@ -95,16 +100,25 @@ type Sql = postgres.Sql
 type Statement = Promise<unknown>
 type Transaction = (tx: postgres.TransactionSql) => unknown
 
-function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
+interface GuardedPool {
+	sql: Sql
+	/** A fresh pool made by `open` serves what follows; the old one finishes what it holds. */
+	reopen(): void
+	end(): Promise<void>
+}
+
+function guardedPool(open: () => Sql): GuardedPool {
 	let current = open()
-	const replace = (stalled: Sql) => {
-		if (stalled !== current) return
-		const fresh = open()
+	const swap = (timeout?: number) => {
+		const old = current
+		current = open()
 		// drizzle installed its own type parsers on the first pool; the new one needs them too.
-		Object.assign(fresh.options.parsers, stalled.options.parsers)
-		Object.assign(fresh.options.serializers, stalled.options.serializers)
-		current = fresh
-		void stalled.end({ timeout: 0 })
+		Object.assign(current.options.parsers, old.options.parsers)
+		Object.assign(current.options.serializers, old.options.serializers)
+		void old.end({ timeout })
+	}
+	const replace = (stalled: Sql) => {
+		if (stalled === current) swap(0)
 	}
 	const watch = <T extends Statement>(statement: T, pool: Sql): T => {
 		if (migrating) return statement
@@ -136,13 +150,13 @@ function guardedPool(open: () => Sql): { sql: Sql; end(): Promise<void> } {
 			}
 		}
 	})
-	return { sql, end: () => current.end({ timeout: 5 }) }
+	return { sql, reopen: () => swap(), end: () => current.end({ timeout: 5 }) }
 }
 
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
 		const { url: databaseUrl, pooled } = driverUrl(options.databaseUrl)
-		const prepare = !pooled
+		let prepare = !pooled
 		const connect = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}) =>
 			guardedPool(() =>
 				postgres(databaseUrl, {
@@ -175,12 +189,40 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 		const reads = connect(POOL_SIZE, { settings: PLANNED_ONCE, pipeline: LIST_PIPELINE })
 		const searches = connect(SEARCH_POOL_SIZE, { pipeline: LIST_PIPELINE })
 		const lookups = connect(1)
+		const pools = [writes, reads, searches, lookups]
 		return {
 			db: drizzlePostgres(writes.sql),
 			reads: drizzlePostgres(reads.sql),
 			searches: drizzlePostgres(searches.sql),
 			lookups: drizzlePostgres(lookups.sql),
 			kind: 'postgres',
+			// A URL that does not say it leads to a pooler may still do so (a PgBouncer of one's own, another
+			// provider's), and through one in transaction mode prepared statements answered requests with
+			// other statements' rows: other users' tasks. PgBouncer, in any mode, refuses at connect the
+			// setting the pool for lists sends (08P01). One that lets it pass still lends each client
+			// whichever backend is free, so two connections in turn get the same one, which Postgres never
+			// gives them. A proxy that keeps a backend for each connection (Neon's direct hosts) passes both.
+			async settle(log = jsonLog, waiting) {
+				if (!prepare) return
+				const backend = async (pool: GuardedPool) =>
+					(await pool.sql.unsafe<{ pid: number }[]>('select pg_backend_pid() as pid', [], { prepare: false }))[0]?.pid
+				const refused = (error: unknown) => {
+					if (codeOf(error) === '08P01') return undefined
+					throw error
+				}
+				const pooler = await whileUnavailable(
+					async () => {
+						const first = await backend(reads).catch(refused)
+						return first === undefined || first === (await backend(writes))
+					},
+					log,
+					waiting
+				)
+				if (!pooler) return
+				log({ level: 'info', msg: 'DATABASE_URL leads to a connection pooler: statements are not prepared' })
+				prepare = false
+				for (const pool of pools) pool.reopen()
+			},
 			close: async () => {
 				await Promise.all([writes.end(), reads.end(), searches.end(), lookups.end()])
 			}
@@ -196,6 +238,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 		searches: db,
 		lookups: db,
 		kind: 'pglite',
+		settle: async () => {},
 		async close() {
 			await client.close()
 			unlock()
@@ -241,23 +284,28 @@ async function applyMigrations(db: Db): Promise<void> {
 const START_RETRY_MS = 1_000
 
 /**
- * Applies the migrations. A database that cannot be reached is tried again every START_RETRY_MS for
- * as long as it takes (it may start after the service, or be down); `waiting` is called when the
- * first try fails so. Any other error is thrown.
+ * A step of the start: a database that cannot be reached is tried again every START_RETRY_MS for as
+ * long as it takes (it may start after the service, or be down); `waiting` is called when the first
+ * try fails so. Any other error is thrown.
  */
+async function whileUnavailable<T>(step: () => Promise<T>, log: Log, waiting?: () => void): Promise<T> {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await step()
+		} catch (error) {
+			if (!isUnavailable(error)) throw error
+			log({ level: 'warn', msg: 'database unavailable, retrying', attempt, error: codeOf(error) })
+			if (attempt === 1) waiting?.()
+			await Bun.sleep(START_RETRY_MS)
+		}
+	}
+}
+
+/** Applies the migrations, waiting for the database while it is unavailable (whileUnavailable). */
 export async function migrate(db: Db, log: Log = jsonLog, waiting?: () => void): Promise<void> {
 	migrating = true
 	try {
-		for (let attempt = 1; ; attempt++) {
-			try {
-				return await applyMigrations(db)
-			} catch (error) {
-				if (!isUnavailable(error)) throw error
-				log({ level: 'warn', msg: 'database unavailable, retrying', attempt, error: codeOf(error) })
-				if (attempt === 1) waiting?.()
-				await Bun.sleep(START_RETRY_MS)
-			}
-		}
+		await whileUnavailable(() => applyMigrations(db), log, waiting)
 	} finally {
 		migrating = false
 	}

@@ -19,13 +19,15 @@ export async function serve(config: Config): Promise<void> {
 	const isWorker = process.env[WORKER_ENV] !== undefined
 	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
 	const database = await openDatabase(config)
-	// Only the primary migrates, and before any worker exists. The app is built while the database
-	// answers, and listens once the migrations are in; when a first try cannot reach the database,
-	// it listens then, answering /health, and 503 on /ready and /api until they are in.
+	// Only the primary migrates, and before any worker exists; every process settles its database
+	// first. The app is built while the database answers, and listens once both are done; when a
+	// first try cannot reach the database, it listens then, answering /health, and 503 on /ready
+	// and /api until they are done.
 	const { promise: away, resolve: waiting } = Promise.withResolvers<void>()
-	const migrated = isWorker ? undefined : migrate(database.db, jsonLog, waiting)
-	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog, migrated })
-	await Promise.race([migrated, away])
+	const settled = database.settle(jsonLog, waiting)
+	const startup = isWorker ? settled : settled.then(() => migrate(database.db, jsonLog, waiting))
+	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog, startup })
+	await Promise.race([startup, away])
 	let children: ReturnType<typeof superviseWorkers> | undefined
 	let stopping = false
 	const stop = async (signal: NodeJS.Signals) => {
@@ -49,7 +51,7 @@ export async function serve(config: Config): Promise<void> {
 	if (isWorker) jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })
 	else {
 		jsonLog({ level: 'info', msg: 'listening', url, database: database.kind, workers, version: pkg.version })
-		await migrated
+		await startup
 		if (workers > 1) children = superviseWorkers(workers - 1, app.server?.port ?? config.port, jsonLog)
 	}
 	if (isWorker) followParent(() => stop('SIGTERM'))

@@ -1,7 +1,14 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
-import { type Database, openDatabase } from '../src/database'
+import { type Database, openDatabase, PLANNED_ONCE } from '../src/database'
 import { asUser, databaseUrl, testApp, testDatabase } from './support/app'
+import { startPgBouncer } from './support/pgbouncer'
+
+type Bouncer = Awaited<ReturnType<typeof startPgBouncer>>
+
+const USERS = 6
+const TASKS_EACH = 5
+const ROUNDS = 5
 
 // Named statements a connection has prepared: reads by id have one connection of their own, so a
 // read through the app and this count see the same session.
@@ -16,22 +23,92 @@ async function preparedAfterARead(database: Database): Promise<number> {
 	return row?.count ?? -1
 }
 
+/** Opens and settles the database as the server does, keeping what settle() logged. */
+async function settled(url: string, opened: Database[]): Promise<{ database: Database; said: string[] }> {
+	const database = await openDatabase({ databaseUrl: url, dataDir: '' })
+	opened.push(database)
+	const said: string[] = []
+	await database.settle(({ msg }) => said.push(String(msg)))
+	return { database, said }
+}
+
+/** Users reading, completing and listing their tasks all at once: for each answer, its status and
+ * whether it held the caller's own task(s), the one asked for. */
+async function answersUnderLoad(database: Database): Promise<string[]> {
+	const app = await testApp(database)
+	const users = await Promise.all(Array.from({ length: USERS }, () => asUser(app)))
+	const tasks = await Promise.all(
+		users.map(async (user) => {
+			const ids: number[] = []
+			for (let i = 0; i < TASKS_EACH; i++) ids.push((await user.post('/api/tasks', { title: `${user.sub} ${i}` })).body.id)
+			return { user, ids }
+		})
+	)
+	const answers: string[] = []
+	for (let round = 0; round < ROUNDS; round++)
+		await Promise.all(
+			tasks.flatMap(({ user, ids }) =>
+				ids.flatMap((id, i) => [
+					user.get(`/api/tasks/${id}`).then((r) => answers.push(`${r.status} ${r.body?.id === id && r.body?.user_id === user.sub}`)),
+					user
+						.patch(`/api/tasks/${id}/complete`, { completed: (round + i) % 2 === 0 })
+						.then((r) => answers.push(`${r.status} ${r.body?.id === id && r.body?.user_id === user.sub}`)),
+					user
+						.get('/api/tasks?limit=3')
+						.then((r) => answers.push(`${r.status} ${r.body?.length === 3 && r.body.every((t: { user_id: string }) => t.user_id === user.sub)}`))
+				])
+			)
+		)
+	return answers
+}
+
+const everyAnswerRight = Array(USERS * TASKS_EACH * ROUNDS * 3).fill('200 true')
+
 describe.skipIf(!databaseUrl)('Running it: DATABASE_URL behind a transaction pooler (Postgres)', () => {
 	const opened: Database[] = []
-	afterAll(() => Promise.all(opened.map((database) => database.close())))
-
-	test('with ?pgbouncer=true it serves, the server never sees that parameter, and no statement is prepared', async () => {
+	let bouncer: Bouncer
+	// As some providers run it: settings it does not know are dropped, not refused.
+	let lenient: Bouncer
+	beforeAll(async () => {
 		await testDatabase()
-		const url = new URL(databaseUrl as string)
-		url.searchParams.set('pgbouncer', 'true')
-		const pooled = await openDatabase({ databaseUrl: url.href, dataDir: '' })
-		opened.push(pooled)
-		expect(await preparedAfterARead(pooled)).toBe(0)
+		bouncer = await startPgBouncer(databaseUrl as string)
+		lenient = await startPgBouncer(databaseUrl as string, `ignore_startup_parameters = ${Object.keys(PLANNED_ONCE).join(',')}`)
+	})
+	afterAll(async () => {
+		await Promise.all(opened.map((database) => database.close()))
+		await Promise.all([bouncer.stop(), lenient.stop()])
 	})
 
-	test('without it the same read runs as a prepared statement', async () => {
-		const direct = await openDatabase({ databaseUrl: databaseUrl as string, dataDir: '' })
-		opened.push(direct)
-		expect(await preparedAfterARead(direct)).toBeGreaterThan(0)
+	test('with ?pgbouncer=true it serves, the server never sees that parameter, and no statement is prepared', async () => {
+		const url = new URL(databaseUrl as string)
+		url.searchParams.set('pgbouncer', 'true')
+		const { database } = await settled(url.href, opened)
+		expect(await preparedAfterARead(database)).toBe(0)
+	})
+
+	test('on Postgres itself no pooler is found and the same read runs as a prepared statement', async () => {
+		const { database, said } = await settled(databaseUrl as string, opened)
+		expect(said).toEqual([])
+		expect(await preparedAfterARead(database)).toBeGreaterThan(0)
+	})
+
+	test('through a real PgBouncer without ?pgbouncer=true it finds the pooler, and every user gets their own tasks', async () => {
+		const { database, said } = await settled(bouncer.url, opened)
+		expect(said).toEqual(['DATABASE_URL leads to a connection pooler: statements are not prepared'])
+		expect(await answersUnderLoad(database)).toEqual(everyAnswerRight)
+	})
+
+	test('through a PgBouncer that drops the settings it does not know, the same', async () => {
+		const { database, said } = await settled(lenient.url, opened)
+		expect(said).toEqual(['DATABASE_URL leads to a connection pooler: statements are not prepared'])
+		expect(await answersUnderLoad(database)).toEqual(everyAnswerRight)
+	})
+
+	test('through a real PgBouncer with ?pgbouncer=true it does not need to look, and every user gets their own tasks', async () => {
+		const url = new URL(bouncer.url)
+		url.searchParams.set('pgbouncer', 'true')
+		const { database, said } = await settled(url.href, opened)
+		expect(said).toEqual([])
+		expect(await answersUnderLoad(database)).toEqual(everyAnswerRight)
 	})
 })

@@ -96,11 +96,11 @@ describe('GET /ready', () => {
 	})
 })
 
-describe('listening before the migrations at start are in (the database was away)', () => {
-	// The test database answers: only the migrations still to come can make these 503.
-	test('/health and the docs answer; /ready and every /api route 503 until they are in, then serve', async () => {
-		const { promise: migrated, resolve } = Promise.withResolvers<void>()
-		const starting = await testApp(undefined, { migrated })
+describe('listening before the database has started (it was away)', () => {
+	// The test database answers: only the start still to come (settle, migrations) can make these 503.
+	test('/health and the docs answer; /ready and every /api route 503 until it is done, then serve', async () => {
+		const { promise: startup, resolve } = Promise.withResolvers<void>()
+		const starting = await testApp(undefined, { startup })
 		const token = await sign({ sub: newUser() })
 		expect((await call(starting, 'GET', '/health')).status).toBe(200)
 		expect((await call(starting, 'GET', '/docs/json')).status).toBe(200)
@@ -117,7 +117,7 @@ describe('listening before the migrations at start are in (the database was away
 			expect(reply.headers.get('x-request-id')).toBeString()
 		}
 		resolve()
-		await migrated
+		await startup
 		expect((await call(starting, 'GET', '/ready')).status).toBe(200)
 		expect((await call(starting, 'POST', '/api/tasks', { token, body: { title: 'In time' } })).status).toBe(201)
 		expect((await call(starting, 'GET', '/api/tasks', { token })).body).toHaveLength(1)

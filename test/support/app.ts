@@ -22,6 +22,7 @@ let shared: Promise<Database> | undefined
 export function testDatabase(): Promise<Database> {
 	shared ??= (async () => {
 		const database = await openDatabase({ databaseUrl, dataDir: mkdtempSync(join(tmpdir(), 'todo-test-')) })
+		await database.settle()
 		await migrate(database.db)
 		return database
 	})()
@@ -29,13 +30,13 @@ export function testDatabase(): Promise<Database> {
 }
 
 /** The app built the way main builds it, on the test database or the one given. */
-export async function testApp(database?: Database, { migrated }: Pick<AppDependencies, 'migrated'> = {}) {
+export async function testApp(database?: Database, { startup }: Pick<AppDependencies, 'startup'> = {}) {
 	return createApp({
 		database: database ?? (await testDatabase()),
 		verify: cacheTokens(createVerifier({ secret: SECRET })),
 		config: { corsOrigins: [ORIGIN] },
 		log: silentLog,
-		migrated
+		startup
 	})
 }
 
