@@ -93,6 +93,15 @@ function validationDetail(error: ValidationError): string {
 // What cannot answer before the database has started; /health, the docs and unknown routes can.
 const NEEDS_DATABASE = /^\/(api|ready)(\/|$)/
 
+// The path of a request's URL, which Bun builds from any Host it was sent (`Host: x:abc`), so that
+// new URL() may throw on it. The server speaks plain HTTP: the path starts after "http://" and the Host.
+function pathOf(url: string): string {
+	const start = url.indexOf('/', 'http://'.length)
+	if (start < 0) return '/'
+	const query = url.indexOf('?', start)
+	return url.slice(start, query < 0 ? undefined : query)
+}
+
 export function createApp({ database, verify, config, log, startup }: AppDependencies) {
 	let startingUp = startup !== undefined
 	// A failure is reported by whoever started the database; the process then exits.
@@ -150,7 +159,7 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 			const id = sent && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID()
 			started.set(request, { id, at: performance.now() })
 			Object.assign(set.headers, SECURITY_HEADERS, { 'x-request-id': id })
-			if (startingUp && NEEDS_DATABASE.test(new URL(request.url).pathname)) throw new ServiceUnavailable()
+			if (startingUp && NEEDS_DATABASE.test(pathOf(request.url))) throw new ServiceUnavailable()
 		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
 		.onError({ as: 'global' }, ({ code, error, request, path, set }) => {

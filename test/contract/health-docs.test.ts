@@ -5,6 +5,7 @@ import { createVerifier } from '../../src/auth'
 import { openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
 import { asUser, call, newUser, ORIGIN, SECRET, sign, testApp } from '../support/app'
+import { rawExchange } from '../robustness/processes'
 
 const app = await testApp()
 
@@ -121,6 +122,23 @@ describe('listening before the database has started (it was away)', () => {
 		expect((await call(starting, 'GET', '/ready')).status).toBe(200)
 		expect((await call(starting, 'POST', '/api/tasks', { token, body: { title: 'In time' } })).status).toBe(201)
 		expect((await call(starting, 'GET', '/api/tasks', { token })).body).toHaveLength(1)
+	})
+
+	test('a Host that is no valid host name changes none of those answers', async () => {
+		const { promise: startup, resolve } = Promise.withResolvers<void>()
+		const server = (await testApp(undefined, { startup })).listen({ port: 0, hostname: '127.0.0.1' })
+		const url = `http://127.0.0.1:${server.server?.port}`
+		const answer = async (host: string, path: string) => (await rawExchange(url, { method: 'GET', path, headers: { host } })).status
+		try {
+			for (const host of ['x:abc', '[::1', 'localhost:99999', `127.0.0.1:${server.server?.port}`])
+				expect({
+					host,
+					answers: await Promise.all(['/health', '/nope', '/ready', '/ready?now', '/api/tasks'].map((path) => answer(host, path)))
+				}).toEqual({ host, answers: [200, 404, 503, 503, 503] })
+		} finally {
+			resolve()
+			await server.stop()
+		}
 	})
 })
 
