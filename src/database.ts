@@ -93,6 +93,14 @@ function driverUrl(url: string): { url: string; pooled: boolean } {
 // is dropped, which fails its statements as unavailable (503), and a fresh pool serves what follows.
 export const STATEMENT_DEADLINE_MS = 5_000
 
+/**
+ * Settings of the Postgres sessions for searches and other orders, whose cost a user sets: many long
+ * texts searched for a long pattern took seconds a statement. Postgres stops such a statement itself
+ * (57014, a 503) before STATEMENT_DEADLINE_MS: the deadline would drop the whole pool, failing other
+ * users' searches with it, and leave the statement running on the server.
+ */
+export const SEARCH_LIMIT = { statement_timeout: '3s' }
+
 // Migrations may wait for another replica's lock and rewrite big tables: no deadline for them.
 let migrating = false
 
@@ -187,7 +195,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 		// process behind it; searches have a pool of their own, since they need other plans (PLANNED_ONCE).
 		const writes = connect(POOL_SIZE)
 		const reads = connect(POOL_SIZE, { settings: PLANNED_ONCE, pipeline: LIST_PIPELINE })
-		const searches = connect(SEARCH_POOL_SIZE, { pipeline: LIST_PIPELINE })
+		const searches = connect(SEARCH_POOL_SIZE, { settings: SEARCH_LIMIT, pipeline: LIST_PIPELINE })
 		const lookups = connect(1)
 		const pools = [writes, reads, searches, lookups]
 		return {
@@ -330,6 +338,7 @@ const UNAVAILABLE_CODES = new Set([
 	'57P01', // admin_shutdown
 	'57P02', // crash_shutdown
 	'57P03', // cannot_connect_now
+	'57014', // query_canceled: a search that ran past SEARCH_LIMIT
 	'53300' // too_many_connections
 ])
 

@@ -167,6 +167,15 @@ describe('GET /api/tasks query', () => {
 			expectPage(await alice.get('/api/tasks'), 2)
 		})
 
+		test('a title of 255 characters can be searched for whole; a longer q, or one with NUL: 422 naming q', async () => {
+			const alice = await asUser(app)
+			const longest = `${'é'.repeat(254)}😀`
+			await create(alice, { title: longest }, { title: 'other' })
+			expect(titles(await alice.get(`/api/tasks?q=${encodeURIComponent(longest.toUpperCase())}`))).toEqual([longest])
+			expectBadQuery(await alice.get(`/api/tasks?q=${encodeURIComponent(`${longest}x`)}`), 'q')
+			expectBadQuery(await alice.get('/api/tasks?q=a%00b'), 'q')
+		})
+
 		test('combines with completed', async () => {
 			const alice = await asUser(app)
 			await create(alice, { title: 'milk done', completed: true }, { title: 'milk open' }, { title: 'bread done', completed: true })

@@ -87,7 +87,7 @@ const storable = (text: string, max: number) => text.isWellFormed() && !text.inc
 const FORMATS: Record<string, (text: string) => boolean> = {
 	'task-title': (text) => storable(text, 255) && /[^\s\u0085]/.test(text),
 	'task-description': (text) => storable(text, 10_000),
-	'search-text': (text) => storable(text, 10_000)
+	'search-text': (text) => storable(text, 255)
 }
 
 export const typesOf = (schema: Schema) => [schema.type ?? []].flat().concat(schema.nullable ? ['null'] : [])
