@@ -207,9 +207,11 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 			// A URL that does not say it leads to a pooler may still do so (a PgBouncer of one's own, another
 			// provider's), and through one in transaction mode prepared statements answered requests with
 			// other statements' rows: other users' tasks. PgBouncer, in any mode, refuses at connect the
-			// setting the pool for lists sends (08P01). One that lets it pass still lends each client
-			// whichever backend is free, so two connections in turn get the same one, which Postgres never
-			// gives them. A proxy that keeps a backend for each connection (Neon's direct hosts) passes both.
+			// setting the pool for lists sends (08P01). One that lets it pass still lends each statement
+			// whichever backend is free: the last one freed (PgBouncer's default), so a second connection
+			// gets the first one's backend, which Postgres never gives it; or the next in turn
+			// (server_round_robin), so the first connection's next statement gets another backend. A proxy
+			// that keeps a backend for each connection (Neon's direct hosts) passes all three.
 			async settle(log = jsonLog, waiting) {
 				if (!prepare) return
 				const backend = async (pool: GuardedPool) =>
@@ -221,7 +223,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 				const pooler = await whileUnavailable(
 					async () => {
 						const first = await backend(reads).catch(refused)
-						return first === undefined || first === (await backend(writes))
+						return first === undefined || first === (await backend(writes)) || first !== (await backend(reads))
 					},
 					log,
 					waiting

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
+import postgres from 'postgres'
 import { type Database, openDatabase, PLANNED_ONCE } from '../src/database'
 import { asUser, databaseUrl, testApp, testDatabase } from './support/app'
 import { startPgBouncer } from './support/pgbouncer'
@@ -68,15 +69,21 @@ describe.skipIf(!databaseUrl)('Running it: DATABASE_URL behind a transaction poo
 	const opened: Database[] = []
 	let bouncer: Bouncer
 	// As some providers run it: settings it does not know are dropped, not refused.
+	const dropping = `ignore_startup_parameters = ${Object.keys(PLANNED_ONCE).join(',')}`
 	let lenient: Bouncer
+	// The same, lending its backends in turn rather than the last one freed first.
+	let inTurn: Bouncer
 	beforeAll(async () => {
 		await testDatabase()
-		bouncer = await startPgBouncer(databaseUrl as string)
-		lenient = await startPgBouncer(databaseUrl as string, `ignore_startup_parameters = ${Object.keys(PLANNED_ONCE).join(',')}`)
+		;[bouncer, lenient, inTurn] = await Promise.all([
+			startPgBouncer(databaseUrl as string),
+			startPgBouncer(databaseUrl as string, dropping),
+			startPgBouncer(databaseUrl as string, dropping, 'server_round_robin = 1')
+		])
 	})
 	afterAll(async () => {
 		await Promise.all(opened.map((database) => database.close()))
-		await Promise.all([bouncer.stop(), lenient.stop()])
+		await Promise.all([bouncer.stop(), lenient.stop(), inTurn.stop()])
 	})
 
 	test('with ?pgbouncer=true it serves, the server never sees that parameter, and no statement is prepared', async () => {
@@ -100,6 +107,16 @@ describe.skipIf(!databaseUrl)('Running it: DATABASE_URL behind a transaction poo
 
 	test('through a PgBouncer that drops the settings it does not know, the same', async () => {
 		const { database, said } = await settled(lenient.url, opened)
+		expect(said).toEqual(['DATABASE_URL leads to a connection pooler: statements are not prepared'])
+		expect(await answersUnderLoad(database)).toEqual(everyAnswerRight)
+	})
+
+	test('through a PgBouncer that drops them and lends its backends in turn, the same', async () => {
+		// Backends to take turns: several statements at once open them.
+		const warm = postgres(inTurn.url, { max: 8, prepare: false, onnotice: () => {} })
+		await Promise.all(Array.from({ length: 8 }, () => warm`select pg_sleep(0.05)`))
+		await warm.end()
+		const { database, said } = await settled(inTurn.url, opened)
 		expect(said).toEqual(['DATABASE_URL leads to a connection pooler: statements are not prepared'])
 		expect(await answersUnderLoad(database)).toEqual(everyAnswerRight)
 	})
