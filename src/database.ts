@@ -108,6 +108,30 @@ type Sql = postgres.Sql
 type Statement = Promise<unknown>
 type Transaction = (tx: postgres.TransactionSql) => unknown
 
+const backendOf = async (sql: Sql) =>
+	(await sql.unsafe<{ pid: number }[]>('select pg_backend_pid() as pid', [], { prepare: false }))[0]?.pid
+
+/**
+ * Whether DATABASE_URL leads to a pooler, which a URL may not say (a PgBouncer of one's own, another
+ * provider's): through one in transaction mode, prepared statements answered requests with other
+ * statements' rows, other users' tasks. PgBouncer, in any mode, refuses at connect the setting that
+ * `lists` sends (08P01). One that lets it pass lends each statement whichever backend is free: two
+ * statements at once get two, and then each connection's next one gets the backend freed last
+ * (PgBouncer's default) or the next in turn (server_round_robin), so at least one of them gets
+ * another backend than before. Postgres keeps a backend for each connection, and so does a proxy
+ * such as Neon's direct hosts.
+ */
+async function behindPooler(writes: Sql, lists: Sql): Promise<boolean> {
+	const refused = (error: unknown) => {
+		if (codeOf(error) === '08P01') return undefined
+		throw error
+	}
+	// Both connections open at once: the start waits for one connection, not two.
+	const [first, other] = await Promise.all([backendOf(writes), backendOf(lists).catch(refused)])
+	if (other === undefined || other === first) return true
+	return (await backendOf(writes)) !== first || (await backendOf(lists)) !== other
+}
+
 interface GuardedPool {
 	sql: Sql
 	/** A fresh pool made by `open` serves what follows; the old one finishes what it holds. */
@@ -204,30 +228,9 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 			searches: drizzlePostgres(searches.sql),
 			lookups: drizzlePostgres(lookups.sql),
 			kind: 'postgres',
-			// A URL that does not say it leads to a pooler may still do so (a PgBouncer of one's own, another
-			// provider's), and through one in transaction mode prepared statements answered requests with
-			// other statements' rows: other users' tasks. PgBouncer, in any mode, refuses at connect the
-			// setting the pool for lists sends (08P01). One that lets it pass still lends each statement
-			// whichever backend is free: the last one freed (PgBouncer's default), so a second connection
-			// gets the first one's backend, which Postgres never gives it; or the next in turn
-			// (server_round_robin), so the first connection's next statement gets another backend. A proxy
-			// that keeps a backend for each connection (Neon's direct hosts) passes all three.
 			async settle(log = jsonLog, waiting) {
 				if (!prepare) return
-				const backend = async (pool: GuardedPool) =>
-					(await pool.sql.unsafe<{ pid: number }[]>('select pg_backend_pid() as pid', [], { prepare: false }))[0]?.pid
-				const refused = (error: unknown) => {
-					if (codeOf(error) === '08P01') return undefined
-					throw error
-				}
-				const pooler = await whileUnavailable(
-					async () => {
-						const first = await backend(reads).catch(refused)
-						return first === undefined || first === (await backend(writes)) || first !== (await backend(reads))
-					},
-					log,
-					waiting
-				)
+				const pooler = await whileUnavailable(() => behindPooler(writes.sql, reads.sql), log, waiting)
 				if (!pooler) return
 				log({ level: 'info', msg: 'DATABASE_URL leads to a connection pooler: statements are not prepared' })
 				prepare = false
