@@ -237,7 +237,7 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 				for (const pool of pools) pool.reopen()
 			},
 			close: async () => {
-				await Promise.all([writes.end(), reads.end(), searches.end(), lookups.end()])
+				await Promise.all(pools.map((pool) => pool.end()))
 			}
 		}
 	}

@@ -9,13 +9,14 @@ import { storableText } from '../text'
 const storable = (value: string, max: number) => storableText(value) && [...value].length <= max
 
 // Whitespace: JavaScript's \s, and U+0085 (next line), which Unicode counts and \s leaves out.
-FormatRegistry.Set('task-title', (value) => storable(value, 255) && /[^\s\u0085]/.test(value))
+const MAX_TITLE = 255
+FormatRegistry.Set('task-title', (value) => storable(value, MAX_TITLE) && /[^\s\u0085]/.test(value))
 FormatRegistry.Set('task-description', (value) => storable(value, 10_000))
 // A search costs the database its length times the length of each text it is matched against, and
 // PGlite runs it on the thread that serves every request: 10,000 characters searched in 60 tasks
 // of 10,000 took 6.9 s there, with every other request waiting. No search is longer than the
 // longest title, which can still be searched for whole.
-export const MAX_SEARCH = 255
+export const MAX_SEARCH = MAX_TITLE
 FormatRegistry.Set('search-text', (value) => storable(value, MAX_SEARCH))
 
 // Every task a route answers with is checked against Task, two timestamps each (a list is JSON the
@@ -32,8 +33,8 @@ FormatRegistry.Set('integer', (value) => /^\d+$/.test(value))
 
 const title = t.String({
 	format: 'task-title',
-	description: '1 to 255 characters, not only whitespace.',
-	error: '"title" must be a string of 1 to 255 characters, not only whitespace.'
+	description: `1 to ${MAX_TITLE} characters, not only whitespace.`,
+	error: `"title" must be a string of 1 to ${MAX_TITLE} characters, not only whitespace.`
 })
 const descriptionRule = '"description" must be a string of at most 10,000 characters, or null.'
 // The rule on the union too: a value that fails both branches is reported against the union.
