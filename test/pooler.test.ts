@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { type Database, openDatabase, PLANNED_ONCE } from '../src/database'
-import { asUser, databaseUrl, testApp, testDatabase } from './support/app'
+import type { Task } from '../src/tasks/model'
+import { asUser, databaseUrl, type Reply, testApp, testDatabase } from './support/app'
 import { startPgBouncer } from './support/pgbouncer'
 
 type Bouncer = Awaited<ReturnType<typeof startPgBouncer>>
@@ -46,19 +47,18 @@ async function answersUnderLoad(database: Database): Promise<string[]> {
 		})
 	)
 	const answers: string[] = []
+	const answer = (reply: Promise<Reply>, own: (body: Reply['body']) => boolean) =>
+		reply.then(({ status, body }) => answers.push(`${status} ${own(body)}`))
 	for (let round = 0; round < ROUNDS; round++)
 		await Promise.all(
-			tasks.flatMap(({ user, ids }) =>
-				ids.flatMap((id, i) => [
-					user.get(`/api/tasks/${id}`).then((r) => answers.push(`${r.status} ${r.body?.id === id && r.body?.user_id === user.sub}`)),
-					user
-						.patch(`/api/tasks/${id}/complete`, { completed: (round + i) % 2 === 0 })
-						.then((r) => answers.push(`${r.status} ${r.body?.id === id && r.body?.user_id === user.sub}`)),
-					user
-						.get('/api/tasks?limit=3')
-						.then((r) => answers.push(`${r.status} ${r.body?.length === 3 && r.body.every((t: { user_id: string }) => t.user_id === user.sub)}`))
+			tasks.flatMap(({ user, ids }) => {
+				const isTheTask = (id: number) => (task: Task | undefined) => task?.id === id && task.user_id === user.sub
+				return ids.flatMap((id, i) => [
+					answer(user.get(`/api/tasks/${id}`), isTheTask(id)),
+					answer(user.patch(`/api/tasks/${id}/complete`, { completed: (round + i) % 2 === 0 }), isTheTask(id)),
+					answer(user.get('/api/tasks?limit=3'), (list: Task[]) => list?.length === 3 && list.every((task) => task.user_id === user.sub))
 				])
-			)
+			})
 		)
 	return answers
 }
