@@ -27,6 +27,12 @@ const ASYMMETRIC = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS3
 // on a user's tasks holds at most about 2,700 bytes a row, so every write of theirs would fail.
 const MAX_USER_ID_LENGTH = 255
 
+// Base64url leaves spare bits in a segment's last character, and jose ignores them and any
+// padding, so one signature has several spellings. Only the one spelling that encoding gives is
+// taken: a token with any character changed is refused.
+const canonical = (token: string) =>
+	token.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part)
+
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0
 
 // Tasks are found by the id as Postgres stores it: an id it would change names no one, not
@@ -69,6 +75,7 @@ export function createVerifier(
 	// The header's alg picks the key before anything is verified, so an HS256 token is never
 	// checked against a public key and an asymmetric one never against the secret.
 	async function verifyPayload(token: string): Promise<JWTPayload> {
+		if (!canonical(token)) throw new AuthenticationRequired('The bearer token is not a well-formed JWT.')
 		const { alg } = decodeProtectedHeader(token)
 		if (alg === 'HS256' && secret) return (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload
 		if (alg && ASYMMETRIC.includes(alg) && jwks)

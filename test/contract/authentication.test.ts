@@ -116,6 +116,16 @@ describe('Authentication', () => {
 			expectRefused(await listWithToken(`${header}.${tampered}.${signature}`))
 		})
 
+		test("a valid token with its signature's last character changed, or padded: 401", async () => {
+			const token = await sign({ sub: newUser() })
+			const others = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].filter(
+				(character) => character !== token.at(-1)
+			)
+			for (const character of others) expectRefused(await listWithToken(token.slice(0, -1) + character))
+			expectRefused(await listWithToken(`${token}=`))
+			expect((await listWithToken(token)).status).toBe(200)
+		})
+
 		test('a valid signature under an alg header that was changed: 401', async () => {
 			const [, payload, signature] = (await sign({ sub: newUser() })).split('.')
 			for (const alg of ['HS384', 'HS512', 'RS256', 'ES256', 'EdDSA'])
