@@ -93,6 +93,10 @@ export function createVerifier(
 			if (error instanceof errors.JWTExpired) throw new AuthenticationRequired('The bearer token has expired.')
 			throw new AuthenticationRequired('The bearer token is invalid or expired.')
 		}
+		// jose gives nbf the skew it gives exp; the contract allows skew on exp only. Better Auth
+		// puts an nbf in no token unless the app's own payload has one.
+		if (payload.nbf !== undefined && payload.nbf > Date.now() / 1000)
+			throw new AuthenticationRequired('The bearer token is not valid yet.')
 		const userId = userIdOf(payload)
 		if (!userId) throw new AuthenticationRequired('The token names no user.')
 		// Counted in characters, as titles are: a string's length counts an emoji twice.
