@@ -197,7 +197,11 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 				// The plugin's default is relative ("docs/json"), which /docs/ resolves to /docs/docs/json.
 				scalar: { url: '/docs/json' },
 				documentation: {
-					info: { title: 'Todo API', version: pkg.version },
+					info: {
+						title: 'Todo API',
+						version: pkg.version,
+						description: "The tasks of the user the bearer token names; another user's task answers 404."
+					},
 					components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } }
 				}
 			})
