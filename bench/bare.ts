@@ -57,7 +57,7 @@ Bun.serve({
 			const payload = request.headers.get('authorization')?.split('.')[1] ?? ''
 			const { sub } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string }
 			const [[page, total] = []] = await run.list(statements.list.sql, bind(statements.list, { id: 0, uid: sub }) as Value[])
-			const headers = { 'content-type': 'application/json;charset=utf-8', 'x-total-count': String(total) }
+			const headers = { 'content-type': 'application/json', 'x-total-count': String(total) }
 			return new Response(String(page), { headers })
 		}
 		const id = Number(last)

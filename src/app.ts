@@ -159,6 +159,9 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 			const id = sent && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID()
 			started.set(request, { id, at: performance.now() })
 			Object.assign(set.headers, SECURITY_HEADERS, { 'x-request-id': id })
+			// Bun's default for JSON adds a charset, which a client comparing the header with the
+			// contract's "application/json" refuses; JSON is UTF-8 by definition. A preflight has no body.
+			if (request.method !== 'OPTIONS') set.headers['content-type'] = 'application/json'
 			if (startingUp && NEEDS_DATABASE.test(pathOf(request.url))) throw new ServiceUnavailable()
 		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))

@@ -40,7 +40,6 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 			'',
 			async ({ userId, query, set }) => {
 				const { page, total } = await listTasks({ reads, searches }, userId, query)
-				set.headers['content-type'] = 'application/json;charset=utf-8'
 				set.headers['x-total-count'] = String(total)
 				return sentAsIs(set, page)
 			},
@@ -69,8 +68,10 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 		})
 		.delete(
 			'/:id',
-			async ({ userId, params, status }) => {
+			async ({ userId, params, set, status }) => {
 				if (!(await deleteTask(db, userId, params.id))) throw new ResourceNotFound()
+				// The one answer without a body: app.ts types every other as JSON.
+				delete set.headers['content-type']
 				return status(204, undefined)
 			},
 			{ params: TaskId, response: { 204: t.Void(), ...always, ...oneTask }, detail: { summary: 'Delete a task' } }

@@ -15,7 +15,7 @@ const signExactly = (claims: JWTPayload, { alg = 'HS256', secret = SECRET } = {}
 function expectRefused(reply: Reply) {
 	expect(reply.status).toBe(401)
 	expect(reply.headers.get('www-authenticate')).toMatch(/^Bearer\b/)
-	expect(reply.headers.get('content-type')).toStartWith('application/json')
+	expect(reply.headers.get('content-type')).toBe('application/json')
 	expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
 	expect(reply.body.error_code).toBe('AUTHENTICATION_REQUIRED')
 	expect(reply.body.detail).toBeString()

@@ -44,6 +44,8 @@ describe('CORS', () => {
 				const headers = list(reply.headers.get('access-control-allow-headers'))
 				expect(headers).toContain('authorization')
 				expect(headers).toContain('content-type')
+				expect(reply.text).toBe('')
+				expect(reply.headers.get('content-type')).toBeNull()
 			})
 
 		test('allows every method of the contract', async () => {

@@ -35,7 +35,7 @@ async function withoutTasksTable(): Promise<{ database: Database; restore(): Pro
 
 function expectError(reply: Reply, status: number, code: string) {
 	expect({ status: reply.status, body: reply.body }).toMatchObject({ status, body: { error_code: code } })
-	expect(reply.headers.get('content-type')).toStartWith('application/json')
+	expect(reply.headers.get('content-type')).toBe('application/json')
 	expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
 	expect(reply.body.detail).toBeString()
 	expect(reply.body.detail.trim().length).toBeGreaterThan(0)

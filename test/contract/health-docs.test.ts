@@ -71,7 +71,7 @@ describe('GET /health', () => {
 		for (const headers of unauthenticated) {
 			const reply = await call(app, 'GET', '/health', { headers })
 			expect(reply.status).toBe(200)
-			expect(reply.headers.get('content-type')).toStartWith('application/json')
+			expect(reply.headers.get('content-type')).toBe('application/json')
 			expect(reply.body).toEqual({ status: 'ok' })
 		}
 	})
@@ -91,7 +91,7 @@ describe('GET /ready', () => {
 	test('503 SERVICE_UNAVAILABLE when it does not', async () => {
 		const reply = await call(offline, 'GET', '/ready')
 		expect(reply.status).toBe(503)
-		expect(reply.headers.get('content-type')).toStartWith('application/json')
+		expect(reply.headers.get('content-type')).toBe('application/json')
 		expect(reply.body).toMatchObject({ error_code: 'SERVICE_UNAVAILABLE' })
 		expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
 	})
@@ -167,7 +167,7 @@ describe('GET /docs/json: the OpenAPI document', () => {
 		for (const headers of unauthenticated) {
 			const reply = await call(app, 'GET', '/docs/json', { headers })
 			expect(reply.status).toBe(200)
-			expect(reply.headers.get('content-type')).toStartWith('application/json')
+			expect(reply.headers.get('content-type')).toBe('application/json')
 			expect(reply.body.openapi).toMatch(/^3\./)
 		}
 	})

@@ -27,7 +27,7 @@ function expectPage(reply: Reply, total: number) {
 
 function expectBadQuery(reply: Reply, parameter: string) {
 	expect(reply.status).toBe(422)
-	expect(reply.headers.get('content-type')).toStartWith('application/json')
+	expect(reply.headers.get('content-type')).toBe('application/json')
 	expect(reply.body.error_code).toBe('VALIDATION_ERROR')
 	expect(reply.body.detail).toContain(parameter)
 }
@@ -43,7 +43,7 @@ describe('GET /api/tasks items', () => {
 		)
 		const list = await alice.get('/api/tasks')
 		expectPage(list, 3)
-		expect(list.headers.get('content-type')).toStartWith('application/json')
+		expect(list.headers.get('content-type')).toBe('application/json')
 		for (const task of list.body as Task[]) expect(task).toEqual((await alice.get(`/api/tasks/${task.id}`)).body)
 		expect(titles(list)).toEqual(['\ufeff  spaces  ', 'Ünïcödé 😀 中文 \u2028\u2029', '<b>bold</b> & "quoted" \\ \'single\' /'])
 	})

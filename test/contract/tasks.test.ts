@@ -24,7 +24,7 @@ function expectTask(task: Record<string, unknown>, sub: string) {
 
 function expectValidationError(reply: Reply, field: string) {
 	expect(reply.status).toBe(422)
-	expect(reply.headers.get('content-type')).toStartWith('application/json')
+	expect(reply.headers.get('content-type')).toBe('application/json')
 	expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
 	expect(reply.body.error_code).toBe('VALIDATION_ERROR')
 	expect(reply.body.detail).toContain(field)
@@ -37,7 +37,7 @@ describe('Task', () => {
 		const alice = await asUser(app)
 		const created = await alice.post('/api/tasks', { title: 'Buy milk' })
 		expect(created.status).toBe(201)
-		expect(created.headers.get('content-type')).toStartWith('application/json')
+		expect(created.headers.get('content-type')).toBe('application/json')
 		expectTask(created.body, alice.sub)
 		expect(created.body).toMatchObject({ title: 'Buy milk', description: null, completed: false })
 		expect(created.body.updated_at).toBe(created.body.created_at)
@@ -170,7 +170,7 @@ describe('Routes', () => {
 			for (const title of ['First', 'Second', 'Third']) tasks.push((await alice.post('/api/tasks', { title })).body)
 			const list = await alice.get('/api/tasks')
 			expect(list.status).toBe(200)
-			expect(list.headers.get('content-type')).toStartWith('application/json')
+			expect(list.headers.get('content-type')).toBe('application/json')
 			expect(list.body).toEqual(tasks.reverse())
 		})
 
@@ -189,7 +189,7 @@ describe('Routes', () => {
 			const created = (await alice.post('/api/tasks', { title: 'Read me', description: 'Details' })).body
 			const got = await alice.get(`/api/tasks/${created.id}`)
 			expect(got.status).toBe(200)
-			expect(got.headers.get('content-type')).toStartWith('application/json')
+			expect(got.headers.get('content-type')).toBe('application/json')
 			expect(got.body).toEqual(created)
 		})
 
@@ -299,6 +299,7 @@ describe('Routes', () => {
 			const deleted = await alice.delete(path)
 			expect(deleted.status).toBe(204)
 			expect(deleted.text).toBe('')
+			expect(deleted.headers.get('content-type')).toBeNull()
 			for (const reply of [
 				await alice.get(path),
 				await alice.put(path, { title: 'Back' }),

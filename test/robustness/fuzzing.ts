@@ -180,7 +180,7 @@ export async function fuzz({ send, secret, runs, maxSteps = 30, seed }: FuzzOpti
 				if (isTask(task)) check(task.user_id === alice.sub, "a task of someone else's shown to alice", context)
 			if (reply.status < 400 || method === 'HEAD') return
 			check(
-				reply.headers.get('content-type')?.startsWith('application/json'),
+				reply.headers.get('content-type') === 'application/json',
 				'an error that is not application/json',
 				context
 			)

@@ -87,7 +87,7 @@ async function everyRouteIs503(running: Running, token: string, id: number) {
 		for (const [n, reply] of replies.entries()) {
 			const call = calls[n]?.slice(0, 2).join(' ')
 			expect({ call, status: reply.status, body: reply.body }).toEqual({ call, status: 503, body: UNAVAILABLE })
-			expect(reply.type).toStartWith('application/json')
+			expect(reply.type).toBe('application/json')
 		}
 	}
 	expect((await request(running, 'GET', '/ready')).status).toBe(503)
