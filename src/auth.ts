@@ -27,11 +27,15 @@ const ASYMMETRIC = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS3
 // on a user's tasks holds at most about 2,700 bytes a row, so every write of theirs would fail.
 const MAX_USER_ID_LENGTH = 255
 
-// Base64url leaves spare bits in a segment's last character, and jose ignores them and any
-// padding, so one signature has several spellings. Only the one spelling that encoding gives is
-// taken: a token with any character changed is refused.
+// Base64url leaves spare bits in a segment's last character, and jose ignores them, so one
+// signature had several spellings: a token with its last character changed could still pass.
+// Only the spelling the encoding gives is taken. Padding, which RFC 7515 leaves out but a
+// hand-made token may keep, changes no byte and is allowed.
 const canonical = (token: string) =>
-	token.split('.').every((part) => Buffer.from(part, 'base64url').toString('base64url') === part)
+	token.split('.').every((part) => {
+		const bare = part.replace(/={1,2}$/, '')
+		return Buffer.from(bare, 'base64url').toString('base64url') === bare
+	})
 
 const nonEmpty = (value: unknown): value is string => typeof value === 'string' && value.length > 0
 

@@ -116,14 +116,21 @@ describe('Authentication', () => {
 			expectRefused(await listWithToken(`${header}.${tampered}.${signature}`))
 		})
 
-		test("a valid token with its signature's last character changed, or padded: 401", async () => {
+		test("a valid token with its signature's last character changed: 401, padded or not", async () => {
 			const token = await sign({ sub: newUser() })
 			const others = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].filter(
 				(character) => character !== token.at(-1)
 			)
-			for (const character of others) expectRefused(await listWithToken(token.slice(0, -1) + character))
-			expectRefused(await listWithToken(`${token}=`))
-			expect((await listWithToken(token)).status).toBe(200)
+			for (const character of others) {
+				expectRefused(await listWithToken(token.slice(0, -1) + character))
+				expectRefused(await listWithToken(`${token.slice(0, -1) + character}=`))
+			}
+		})
+
+		test('a valid token with base64 padding kept, as a hand-made one may: accepted', async () => {
+			// An HS256 signature is 32 bytes: 43 characters, and one "=" of padding.
+			const token = await sign({ sub: newUser() })
+			expect((await listWithToken(`${token}=`)).status).toBe(200)
 		})
 
 		test('a valid signature under an alg header that was changed: 401', async () => {
