@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { readdirSync } from 'node:fs'
+import { readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { SECRET } from '../support/app'
 import { binaryDatabases, buildBinary, killLeftovers, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
 
@@ -31,6 +32,17 @@ describe('Running it: a bad setting stops the process at start, before it listen
 			// It stopped before opening a database: no ./data was made.
 			expect(readdirSync(cwd)).toEqual([])
 		}, SLOW)
+
+	test('settings come from the environment alone: a .env or bunfig.toml where it runs is not read', async () => {
+		const cwd = temporaryFolder()
+		writeFileSync(join(cwd, '.env'), `BETTER_AUTH_SECRET=${'x'.repeat(40)}\n`)
+		writeFileSync(join(cwd, 'bunfig.toml'), 'preload = ["./preload.ts"]\n')
+		writeFileSync(join(cwd, 'preload.ts'), 'console.error("preloaded")\n')
+		const run = await runBinary([], { cwd, env: { BETTER_AUTH_SECRET: undefined } })
+		expect(run.listened).toBe(false)
+		expect(run.code).not.toBe(0)
+		expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringContaining('BETTER_AUTH_SECRET')])
+	}, SLOW)
 
 	// The control: the same start with good settings listens, so the refusals above are the settings'
 	// doing. The secret is 16 two-byte characters: 32 bytes is enough even though it is 16 characters.
