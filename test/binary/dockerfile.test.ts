@@ -16,6 +16,21 @@ function buildStage(): string[][] {
 		.map((line) => line.split(/\s+/))
 }
 
+// Whether .dockerignore lets a top-level path into the build context. It uses "*" and "!name"
+// only, where the last line that matches decides; a line of any other form fails the test.
+function inBuildContext(path: string): boolean {
+	let included = true
+	for (const line of readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n')) {
+		const pattern = line.trim()
+		if (!pattern || pattern.startsWith('#')) continue
+		const negated = pattern.startsWith('!')
+		const name = pattern.slice(negated ? 1 : 0).replace(/\/$/, '')
+		if (name !== '*' && /[*?[\]/]/.test(name)) throw new Error(`.dockerignore: "${pattern}" is not a form this test reads`)
+		if (name === '*' || name === path) included = negated
+	}
+	return included
+}
+
 // The same on either database: it runs once, with the PGlite half.
 describe.if(!databaseUrl)('Building it: the Dockerfile’s build stage', () => {
 	test('its COPY lines bring in all that its install and build read', async () => {
@@ -25,8 +40,10 @@ describe.if(!databaseUrl)('Building it: the Dockerfile’s build stage', () => {
 		for (const [instruction, ...args] of steps) {
 			if (instruction === 'COPY') {
 				const target = args.pop() as string
-				for (const source of args)
+				for (const source of args) {
+					expect({ source, inBuildContext: inBuildContext(source) }).toEqual({ source, inBuildContext: true })
 					cpSync(join(ROOT, source), join(workdir, target.endsWith('/') ? source : target), { recursive: true })
+				}
 				continue
 			}
 			const run = Bun.spawn(['sh', '-c', args.join(' ')], {
