@@ -82,10 +82,17 @@ export const ListQuery = t.Object({
 	sort: t.Optional(
 		t.UnionEnum(['created_at', 'updated_at', 'title'], {
 			default: undefined,
+			description: 'created_at when left out; title sorts without regard to case. Ties go by id.',
 			error: '"sort" must be created_at, updated_at or title.'
 		})
 	),
-	order: t.Optional(t.UnionEnum(['asc', 'desc'], { default: undefined, error: '"order" must be asc or desc.' })),
+	order: t.Optional(
+		t.UnionEnum(['asc', 'desc'], {
+			default: undefined,
+			description: 'When left out: asc for sort=title (A to Z), else desc (newest first).',
+			error: '"order" must be asc or desc.'
+		})
+	),
 	limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000, error: '"limit" must be a whole number from 1 to 1000.' })),
 	// Any offset past a user's tasks is an empty page; the cap is the largest whole number a query
 	// string can name exactly here.
