@@ -21,7 +21,7 @@ export interface Database {
 	lookups: Db
 	kind: 'pglite' | 'postgres'
 	/** Run before any other statement: on Postgres, finds whether DATABASE_URL leads to a pooler, and
-	 * if so turns prepared statements off. Tried again while the database is unavailable; `waiting`
+	 * if so turns prepared statements off; warns when the URL requires channel binding. Tried again while the database is unavailable; `waiting`
 	 * is called when a first try fails so. */
 	settle(log?: Log, waiting?: () => void): Promise<void>
 	close(): Promise<void>
@@ -76,15 +76,19 @@ export const holding = (queries: number | undefined) => (queries ? { max_pipelin
 const MIGRATION_LOCK = 7_346_201
 
 // Poolers in transaction mode (Neon's "-pooler" hosts, PgBouncer) cannot keep prepared statements;
-// `pgbouncer=true` marks any other host as one, and settle() finds the rest. That parameter is ours
-// alone and is taken out of the URL: postgres.js would send it on as a setting, which Postgres and
-// PgBouncer both refuse.
-function driverUrl(url: string): { url: string; pooled: boolean } {
+// `pgbouncer=true` marks any other host as one, and settle() finds the rest. libpq's
+// `channel_binding`, which Neon's connection strings carry, asks the client for SCRAM-SHA-256-PLUS,
+// which postgres.js does not do. Both are taken out of the URL: postgres.js would send them on as
+// settings, which Postgres and PgBouncer refuse.
+const NOT_SETTINGS = ['pgbouncer', 'channel_binding']
+
+function driverUrl(url: string): { url: string; pooled: boolean; bindingRequired: boolean } {
 	const parsed = new URL(url)
 	const pooled = parsed.hostname.includes('-pooler') || parsed.searchParams.get('pgbouncer') === 'true'
-	if (!parsed.searchParams.has('pgbouncer')) return { url, pooled }
-	parsed.searchParams.delete('pgbouncer')
-	return { url: parsed.href, pooled }
+	const bindingRequired = parsed.searchParams.get('channel_binding') === 'require'
+	if (!NOT_SETTINGS.some((name) => parsed.searchParams.has(name))) return { url, pooled, bindingRequired }
+	for (const name of NOT_SETTINGS) parsed.searchParams.delete(name)
+	return { url: parsed.href, pooled, bindingRequired }
 }
 
 // A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
@@ -187,7 +191,7 @@ function guardedPool(open: () => Sql): GuardedPool {
 
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
-		const { url: databaseUrl, pooled } = driverUrl(options.databaseUrl)
+		const { url: databaseUrl, pooled, bindingRequired } = driverUrl(options.databaseUrl)
 		let prepare = !pooled
 		const connect = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}) =>
 			guardedPool(() =>
@@ -229,6 +233,8 @@ export async function openDatabase(options: { databaseUrl?: string; dataDir: str
 			lookups: drizzlePostgres(lookups.sql),
 			kind: 'postgres',
 			async settle(log = jsonLog, waiting) {
+				if (bindingRequired)
+					log({ level: 'warn', msg: 'DATABASE_URL asks for channel_binding=require, which postgres.js cannot do: connections are not channel-bound' })
 				if (!prepare) return
 				const pooler = await whileUnavailable(() => behindPooler(writes.sql, reads.sql), log, waiting)
 				if (!pooler) return

@@ -129,3 +129,30 @@ describe.skipIf(!databaseUrl)('Running it: DATABASE_URL behind a transaction poo
 		expect(await answersUnderLoad(database)).toEqual(everyAnswerRight)
 	})
 })
+
+describe.skipIf(!databaseUrl)("Running it: DATABASE_URL with libpq's channel_binding, as Neon writes it (Postgres)", () => {
+	const opened: Database[] = []
+	afterAll(async () => {
+		await Promise.all(opened.map((database) => database.close()))
+	})
+
+	const withBinding = (value: string) => {
+		const url = new URL(databaseUrl as string)
+		url.searchParams.set('channel_binding', value)
+		return url.href
+	}
+
+	test('channel_binding=prefer or disable: it serves, and the server never sees the parameter', async () => {
+		for (const value of ['prefer', 'disable']) {
+			const { database, said } = await settled(withBinding(value), opened)
+			expect(said).toEqual([])
+			expect(await preparedAfterARead(database)).toBeGreaterThan(0)
+		}
+	})
+
+	test('channel_binding=require: it serves, and says at start that connections are not channel-bound', async () => {
+		const { database, said } = await settled(withBinding('require'), opened)
+		expect(said).toEqual([expect.stringContaining('channel_binding=require')])
+		expect(await preparedAfterARead(database)).toBeGreaterThan(0)
+	})
+})
