@@ -21,8 +21,8 @@ export interface Database {
 	lookups: Db
 	kind: 'pglite' | 'postgres'
 	/** Run before any other statement: on Postgres, finds whether DATABASE_URL leads to a pooler, and
-	 * if so turns prepared statements off; warns when the URL requires channel binding. Tried again while the database is unavailable; `waiting`
-	 * is called when a first try fails so. */
+	 * if so turns prepared statements off; warns when the URL requires channel binding. Tried again
+	 * while the database is unavailable; `waiting` is called when a first try fails so. */
 	settle(log?: Log, waiting?: () => void): Promise<void>
 	close(): Promise<void>
 }
