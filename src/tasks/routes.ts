@@ -43,7 +43,15 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 				set.headers['x-total-count'] = String(total)
 				return sentAsIs(set, page)
 			},
-			{ query: ListQuery, response: { 200: t.Array(Task), ...always, ...badQuery }, detail: { summary: "List the caller's tasks" } }
+			{
+				query: ListQuery,
+				// Python's HTTP clients write a boolean as True or False.
+				transform: ({ query }: { query: Record<string, unknown> }) => {
+					if (typeof query.completed === 'string') query.completed = query.completed.toLowerCase()
+				},
+				response: { 200: t.Array(Task), ...always, ...badQuery },
+				detail: { summary: "List the caller's tasks" }
+			}
 		)
 		.post(
 			'',

@@ -95,6 +95,13 @@ describe('GET /api/tasks query', () => {
 			expect(titles(open)).toEqual(['open 1'])
 		})
 
+		test('in any case, as Python clients write it (True, FALSE): the same filter', async () => {
+			const alice = await asUser(app)
+			await create(alice, { title: 'done', completed: true }, { title: 'open' })
+			for (const value of ['True', 'TRUE']) expect(titles(await alice.get(`/api/tasks?completed=${value}`))).toEqual(['done'])
+			for (const value of ['False', 'FALSE']) expect(titles(await alice.get(`/api/tasks?completed=${value}`))).toEqual(['open'])
+		})
+
 		test('anything but true or false: 422 naming completed', async () => {
 			const alice = await asUser(app)
 			for (const value of ['yes', 'no', '1', '0', 'maybe', ''])
