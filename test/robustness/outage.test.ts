@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { codeOf, type Database, type Db, isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
-import { databaseUrl, newUser, SECRET, sign } from '../support/app'
+import { asUser, databaseUrl, newUser, SECRET, sign, testApp, testDatabase } from '../support/app'
 import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 import { binaryCopy } from './processes'
@@ -184,6 +184,35 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect(await running.stop('SIGTERM')).toBe(0)
 		expect(running.output()).not.toContain(PASSWORD)
 	}, 60_000)
+})
+
+// Replicas × WORKERS × the pools' connections can pass max_connections; a role's connection
+// limit gives the same refusal (53300) without taking the shared server's every slot.
+describe.if(Boolean(databaseUrl))('Running it: Postgres refuses more connections (Postgres)', () => {
+	test('requests that find no connection get 503 SERVICE_UNAVAILABLE, never 500; the others are served', async () => {
+		await testDatabase()
+		const role = `todo_limited_${process.pid}`
+		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
+		await admin.unsafe(`create role ${role} login connection limit 2`)
+		await admin.unsafe(`grant all on all tables in schema public to ${role}; grant all on all sequences in schema public to ${role}`)
+		const url = new URL(databaseUrl as string)
+		url.username = role
+		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
+		try {
+			const app = await testApp(database)
+			const users = await Promise.all(Array.from({ length: 8 }, () => asUser(app)))
+			const replies = await Promise.all(
+				users.flatMap((user) => [user.post('/api/tasks', { title: 'x' }), user.get('/api/tasks'), user.get('/api/tasks?q=x')])
+			)
+			const statuses = replies.map(({ status, body }) => (status === 503 ? `503 ${body.error_code}` : String(status)))
+			expect(statuses).toContain('503 SERVICE_UNAVAILABLE')
+			expect(statuses.filter((status) => !['200', '201', '503 SERVICE_UNAVAILABLE'].includes(status))).toEqual([])
+		} finally {
+			await database.close()
+			await admin.unsafe(`drop owned by ${role}; drop role ${role}`)
+			await admin.end()
+		}
+	})
 })
 
 // What Postgres does to its connections when it stops or restarts (`pg_ctl stop -m fast`, a
