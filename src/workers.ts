@@ -24,12 +24,13 @@ export function workerCount(workers: number | undefined, embedded: boolean, log:
 }
 
 /**
- * The same program again, with the runtime's own flags (`bun --watch`): the compiled binary is its
- * own executable; under `bun` the script follows.
+ * The same program again. The compiled binary is its own executable and applies its runtime flags
+ * (`--compile-exec-argv`) at every start; under `bun` the runtime's flags (`bun --watch`) and the
+ * script follow.
  */
 export function ownCommand(): string[] {
 	const compiled = Bun.main.startsWith('/$bunfs/')
-	return [process.execPath, ...process.execArgv, ...(compiled ? [] : [Bun.main]), ...Bun.argv.slice(2)]
+	return [process.execPath, ...(compiled ? [] : [...process.execArgv, Bun.main]), ...Bun.argv.slice(2)]
 }
 
 /**

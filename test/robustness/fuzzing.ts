@@ -49,8 +49,9 @@ export interface FuzzReport {
 
 class Broken extends Error {}
 
-// HTTP servers bound the size of a request's head (Bun: 16 KiB); a head over that is refused with
-// 431 before the app sees it. Such a step ends there: nothing reached the app, nothing changed.
+// HTTP servers bound the size of a request's head (here 64 KiB; Bun's default is 16); a head over
+// that is refused with 431 before the app sees it. Such a step ends there: nothing reached the app,
+// nothing changed.
 const HEAD_LIMIT_BYTES = 8 * 1024
 
 class RefusedByServer extends Error {}

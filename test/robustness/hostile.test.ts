@@ -128,6 +128,14 @@ describe('Running it: hostile clients are bounded by the server and others are s
 		await healthy()
 	})
 
+	test('a request head up to 64 KiB reaches the app: a 60,000-character token gets its JSON 401, not a bare 431', async () => {
+		// Better Auth's JWT plugin puts the whole user in its tokens, an avatar sent as a data URL included.
+		const response = await fetch(`${running.url}/api/tasks`, { headers: { authorization: `Bearer ${'a'.repeat(60_000)}` } })
+		expect(response.status).toBe(401)
+		expect(response.headers.get('x-request-id')).toBeString()
+		expect(((await response.json()) as { error_code: string }).error_code).toBe('AUTHENTICATION_REQUIRED')
+	})
+
 	test('huge headers, a huge URL, garbage bytes and unknown methods are refused by the HTTP layer; the server stays up', async () => {
 		const replies = await Promise.all([
 			rawExchange(running.url, { method: 'GET', path: '/health', headers: { 'x-big': 'a'.repeat(100_000) } }),
