@@ -43,10 +43,11 @@ const nonEmpty = (value: unknown): value is string => typeof value === 'string' 
 // whoever's id it would become.
 const storable = (id: string | undefined) => (id !== undefined && storableText(id) ? id : undefined)
 
-// The JWT plugin's tokens name the user in `sub`. The session cookie cache's tokens (strategy
-// "jwt", Better Auth 1.7) carry no `sub` but `{session: {userId, expiresAt, …}, user: {id, …}}`.
+// The JWT plugin's tokens name the user in `sub`, and must (verifyPayload checks it). The session
+// cookie cache's tokens (strategy "jwt", Better Auth 1.7, HS256) carry no `sub` but
+// `{session: {userId, expiresAt, …}, user: {id, …}}`.
 function userIdOf(payload: JWTPayload): string | undefined {
-	if (nonEmpty(payload.sub)) return storable(payload.sub)
+	if (payload.sub !== undefined) return nonEmpty(payload.sub) ? storable(payload.sub) : undefined
 	const session = payload.session as { userId?: unknown } | undefined
 	const user = payload.user as { id?: unknown } | undefined
 	const fromSession = session?.userId
@@ -63,16 +64,23 @@ function sessionEnd(payload: JWTPayload): number {
 	return typeof expiresAt === 'string' || typeof expiresAt === 'number' ? new Date(expiresAt).getTime() : Number.NaN
 }
 
+// BETTER_AUTH_URL read as Better Auth reads its own baseURL: it writes the URL's origin in iss and
+// aud (lower-case host, no default port, no path), and serves its routes at the URL's path when
+// it has one, else at /api/auth.
+function betterAuthAt(authUrl: string): { origin: string; jwks: URL } {
+	const { origin, pathname } = new URL(authUrl)
+	return { origin, jwks: new URL(`${pathname.replace(/\/+$/, '') || '/api/auth'}/jwks`, origin) }
+}
+
 export function createVerifier(
 	config: Partial<Pick<Config, 'secret' | 'authUrl' | 'issuer' | 'audience'>>,
 	{ log = jsonLog, jwks: keySetOptions }: VerifierOptions = {}
 ): Verifier {
 	const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined
-	const jwks: JWTVerifyGetKey | undefined = config.authUrl
-		? remoteKeySet(new URL(`${config.authUrl}/api/auth/jwks`), log, keySetOptions)
-		: undefined
-	const expected = config.authUrl
-		? { issuer: config.issuer ?? config.authUrl, audience: config.audience ?? config.authUrl }
+	const betterAuth = config.authUrl ? betterAuthAt(config.authUrl) : undefined
+	const jwks: JWTVerifyGetKey | undefined = betterAuth && remoteKeySet(betterAuth.jwks, log, keySetOptions)
+	const expected = betterAuth
+		? { issuer: config.issuer ?? betterAuth.origin, audience: config.audience ?? betterAuth.origin }
 		: {}
 	const common = { clockTolerance: CLOCK_SKEW_SECONDS, requiredClaims: ['exp'] }
 
@@ -82,8 +90,11 @@ export function createVerifier(
 		if (!canonical(token)) throw new AuthenticationRequired('The bearer token is not a well-formed JWT.')
 		const { alg } = decodeProtectedHeader(token)
 		if (alg === 'HS256' && secret) return (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload
-		if (alg && ASYMMETRIC.includes(alg) && jwks)
-			return (await jwtVerify(token, jwks, { ...common, ...expected, algorithms: [alg] })).payload
+		if (alg && ASYMMETRIC.includes(alg) && jwks) {
+			const { payload } = await jwtVerify(token, jwks, { ...common, ...expected, algorithms: [alg] })
+			if (payload.sub === undefined) throw new AuthenticationRequired('The token names no user.')
+			return payload
+		}
 		throw new AuthenticationRequired('The token is signed with an algorithm this server does not accept.')
 	}
 

@@ -59,7 +59,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 	const workerSetting = text(env.WORKERS)
 	return {
 		secret,
-		authUrl: authUrl && url('BETTER_AUTH_URL', authUrl, ['http:', 'https:']).replace(/\/+$/, ''),
+		authUrl: authUrl && url('BETTER_AUTH_URL', authUrl, ['http:', 'https:']),
 		issuer: text(env.JWT_ISSUER),
 		audience: text(env.JWT_AUDIENCE),
 		databaseUrl: databaseUrl && url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']),

@@ -67,11 +67,6 @@ describe('Running it: settings', () => {
 			for (const url of ['postgres://user:pw@db.example.com:5432/todo', 'postgresql://user@localhost/todo?sslmode=require'])
 				expect(loadConfig({ BETTER_AUTH_SECRET: SECRET, DATABASE_URL: url }).databaseUrl).toBe(url)
 		})
-
-		test('a trailing slash on BETTER_AUTH_URL does not change the URL it names', () => {
-			const config = loadConfig({ BETTER_AUTH_URL: 'https://auth.example.com/' })
-			expect(config.authUrl).toBe('https://auth.example.com')
-		})
 	})
 
 	describe('PORT', () => {

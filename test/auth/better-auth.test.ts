@@ -104,6 +104,19 @@ describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)',
 		expect(reply.body.detail).toBe('The token names no user.')
 	})
 
+	test('a key-set token must name its user in sub: user.id or session.userId alone are refused', async () => {
+		const app = await jwksApp(auth.url)
+		await expectRefused(app, await auth.sign({ user: { id: user.id } }))
+		await expectRefused(app, await auth.sign({ session: { userId: user.id } }))
+		await expectRefused(app, await auth.sign({ sub: '', user: { id: user.id } }))
+	})
+
+	test('BETTER_AUTH_URL in any form Better Auth takes as its baseURL: upper-case scheme, a trailing slash, its /api/auth path', async () => {
+		const token = await auth.token(user)
+		for (const url of [auth.url.replace('http://', 'HTTP://'), `${auth.url}/`, `${auth.url}/api/auth`, `${auth.url}/api/auth/`])
+			expect({ url, status: (await call(await jwksApp(url), 'GET', '/api/tasks', { token })).status }).toEqual({ url, status: 200 })
+	})
+
 	test('iss and aud must be the Better Auth URL', async () => {
 		const app = await jwksApp(auth.url)
 		await expectRefused(app, await auth.sign({ sub: user.id, aud: 'https://elsewhere.example' }))
