@@ -2,7 +2,8 @@ import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } f
 import type { Log } from './log'
 
 export interface KeySetOptions {
-	/** Least time between two fetches, so a flood of unknown kids cannot hammer the auth server. */
+	/** How long no fetch follows one that failed or did not hold the kid asked for, so that a flood
+	 * of unknown kids cannot hammer the auth server. */
 	cooldownMs?: number
 	/** Age after which the keys are refetched in the background while the cached ones keep working. */
 	maxAgeMs?: number
@@ -13,8 +14,9 @@ export interface KeySetOptions {
 export class KeySetUnavailable extends Error {}
 
 // jose's createRemoteJWKSet drops its cached keys when a refetch fails and retries on every call
-// until one succeeds. Here an outage of the auth server leaves the cached keys in use, and a
-// failed fetch counts against the cool-down like a successful one.
+// until one succeeds. Here an outage of the auth server leaves the cached keys in use. The cool-down
+// follows only a fetch that failed or did not hold the kid asked for: a key Better Auth has just
+// rotated in is fetched at once, and made-up kids cost at most one fetch per cool-down.
 export function remoteKeySet(
 	url: URL,
 	log: Log,
@@ -22,11 +24,13 @@ export function remoteKeySet(
 ): JWTVerifyGetKey {
 	let keys: JWTVerifyGetKey | undefined
 	let loadedAt = 0
-	let attemptedAt = Number.NEGATIVE_INFINITY
+	let quietUntil = 0
 	let pending: Promise<void> | undefined
+	const quiet = () => {
+		quietUntil = Date.now() + cooldownMs
+	}
 
 	async function load(): Promise<void> {
-		attemptedAt = Date.now()
 		try {
 			const response = await fetch(url, {
 				redirect: 'manual',
@@ -37,6 +41,7 @@ export function remoteKeySet(
 			keys = createLocalJWKSet((await response.json()) as JSONWebKeySet)
 			loadedAt = Date.now()
 		} catch (error) {
+			quiet()
 			log({
 				level: 'warn',
 				msg: keys ? 'cannot refresh the JWKS; the keys fetched before stay in use' : 'cannot fetch the JWKS',
@@ -47,7 +52,7 @@ export function remoteKeySet(
 	}
 
 	function refresh(): Promise<void> {
-		if (!pending && Date.now() - attemptedAt >= cooldownMs)
+		if (!pending && Date.now() >= quietUntil)
 			pending = load().finally(() => {
 				pending = undefined
 			})
@@ -65,7 +70,12 @@ export function remoteKeySet(
 			if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
 			await refresh()
 			if (keys === current) throw error
-			return (keys ?? current)(header, token)
+			try {
+				return await (keys ?? current)(header, token)
+			} catch (stillUnknown) {
+				if (stillUnknown instanceof errors.JWKSNoMatchingKey) quiet()
+				throw stillUnknown
+			}
 		}
 	}
 }
