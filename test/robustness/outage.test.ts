@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
-import { codeOf, type Database, type Db, isUnavailable, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
-import { asUser, databaseUrl, newUser, SECRET, sign, testApp, testDatabase } from '../support/app'
+import { codeOf, type Database, type Db, isUnavailable, migrate, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
+import { asUser, databaseUrl, emptyDatabase, newUser, SECRET, sign, testApp } from '../support/app'
 import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 import { binaryCopy } from './processes'
@@ -186,19 +186,24 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 	}, 60_000)
 })
 
-// Replicas × WORKERS × the pools' connections can pass max_connections; a role's connection
-// limit gives the same refusal (53300) without taking the shared server's every slot.
+// Replicas × WORKERS × the pools' connections can pass max_connections. A database's connection
+// limit gives the same refusal (53300) without taking the shared server's every slot; it binds
+// everyone but superusers, so a superuser running the suite hands the database to a role of its own.
 describe.if(Boolean(databaseUrl))('Running it: Postgres refuses more connections (Postgres)', () => {
 	test('requests that find no connection get 503 SERVICE_UNAVAILABLE, never 500; the others are served', async () => {
-		await testDatabase()
-		const role = `todo_limited_${process.pid}`
-		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
-		await admin.unsafe(`create role ${role} login connection limit 2`)
-		await admin.unsafe(`grant all on all tables in schema public to ${role}; grant all on all sequences in schema public to ${role}`)
-		const url = new URL(databaseUrl as string)
-		url.username = role
+		const own = await emptyDatabase('limited')
+		const url = new URL(own.url)
+		const [me] = await own.admin`select rolsuper from pg_roles where rolname = current_user`
+		const role = me?.rolsuper ? `todo_limited_${process.pid}` : undefined
+		if (role) {
+			await own.admin.unsafe(`create role ${role} login`)
+			await own.admin.unsafe(`alter database "${own.name}" owner to ${role}`)
+			url.username = role
+		}
+		await own.admin.unsafe(`alter database "${own.name}" connection limit 2`)
 		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
 		try {
+			await migrate(database.db, () => {})
 			const app = await testApp(database)
 			const users = await Promise.all(Array.from({ length: 8 }, () => asUser(app)))
 			const replies = await Promise.all(
@@ -209,8 +214,9 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres refuses more connections
 			expect(statuses.filter((status) => !['200', '201', '503 SERVICE_UNAVAILABLE'].includes(status))).toEqual([])
 		} finally {
 			await database.close()
-			await admin.unsafe(`drop owned by ${role}; drop role ${role}`)
-			await admin.end()
+			await own.admin.unsafe(`drop database if exists "${own.name}" with (force)`)
+			if (role) await own.admin.unsafe(`drop role ${role}`)
+			await own.admin.end()
 		}
 	})
 })
