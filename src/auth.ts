@@ -28,7 +28,7 @@ const ASYMMETRIC = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS3
 const MAX_USER_ID_LENGTH = 255
 
 // Base64url leaves spare bits in a segment's last character, and jose ignores them, so one
-// signature had several spellings: a token with its last character changed could still pass.
+// signature has several spellings: a token with its last character changed can still verify.
 // Only the spelling the encoding gives is taken. Padding, which RFC 7515 leaves out but a
 // hand-made token may keep, changes no byte and is allowed.
 const canonical = (token: string) =>

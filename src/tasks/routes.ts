@@ -45,7 +45,8 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 			},
 			{
 				query: ListQuery,
-				// Python's HTTP clients write a boolean as True or False.
+				// Python's HTTP clients write a boolean as True or False. This runs before validation,
+				// so the value is still the query string's text, whatever the schema's type says.
 				transform: ({ query }: { query: Record<string, unknown> }) => {
 					if (typeof query.completed === 'string') query.completed = query.completed.toLowerCase()
 				},
