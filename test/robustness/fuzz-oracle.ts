@@ -152,6 +152,7 @@ export function judgeQueryValue(schema: Schema, values: string[]): QueryVerdict 
 		if (/^(0|[1-9]\d{0,8})$/.test(text)) return accepts(bounds, number) ? 'valid' : 'invalid'
 		return text === '' || !Number.isInteger(number) || !accepts(bounds, number) ? 'invalid' : 'either'
 	}
-	if (types.includes('boolean')) return text === 'true' || text === 'false' ? 'valid' : 'invalid'
+	// In any case, as the list reads it (Python's clients write True).
+	if (types.includes('boolean')) return ['true', 'false'].includes(text.toLowerCase()) ? 'valid' : 'invalid'
 	return accepts(schema, text) ? 'valid' : 'invalid'
 }

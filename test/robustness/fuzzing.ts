@@ -373,7 +373,7 @@ export async function fuzz({ send, secret, runs, maxSteps = 30, seed }: FuzzOpti
 				check(Bun.deepEquals(task, model.get(task.id)), 'a listed task is not the model', context)
 			if (verdicts.includes('either')) return
 			const one = (name: string) => values.get(name)?.[0]
-			const completed = one('completed')
+			const completed = one('completed')?.toLowerCase()
 			const q = one('q')
 			let expected = [...model.values()].filter((t) => completed === undefined || String(t.completed) === completed)
 			const sort = (one('sort') ?? 'created_at') as 'created_at' | 'updated_at' | 'title'
