@@ -43,11 +43,11 @@ const nonEmpty = (value: unknown): value is string => typeof value === 'string' 
 // whoever's id it would become.
 const storable = (id: string | undefined) => (id !== undefined && storableText(id) ? id : undefined)
 
-// The JWT plugin's tokens name the user in `sub`, and must (verifyPayload checks it). The session
-// cookie cache's tokens (strategy "jwt", Better Auth 1.7, HS256) carry no `sub` but
+// The JWT plugin's tokens name the user in `sub`, and must. The session cookie cache's tokens
+// (strategy "jwt", Better Auth 1.7), signed with the secret, carry no `sub` but
 // `{session: {userId, expiresAt, …}, user: {id, …}}`.
-function userIdOf(payload: JWTPayload): string | undefined {
-	if (payload.sub !== undefined) return nonEmpty(payload.sub) ? storable(payload.sub) : undefined
+function userIdOf(payload: JWTPayload, bySecret: boolean): string | undefined {
+	if (payload.sub !== undefined || !bySecret) return nonEmpty(payload.sub) ? storable(payload.sub) : undefined
 	const session = payload.session as { userId?: unknown } | undefined
 	const user = payload.user as { id?: unknown } | undefined
 	const fromSession = session?.userId
@@ -86,33 +86,32 @@ export function createVerifier(
 
 	// The header's alg picks the key before anything is verified, so an HS256 token is never
 	// checked against a public key and an asymmetric one never against the secret.
-	async function verifyPayload(token: string): Promise<JWTPayload> {
+	async function verifyPayload(token: string): Promise<{ payload: JWTPayload; bySecret: boolean }> {
 		if (!canonical(token)) throw new AuthenticationRequired('The bearer token is not a well-formed JWT.')
 		const { alg } = decodeProtectedHeader(token)
-		if (alg === 'HS256' && secret) return (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload
-		if (alg && ASYMMETRIC.includes(alg) && jwks) {
-			const { payload } = await jwtVerify(token, jwks, { ...common, ...expected, algorithms: [alg] })
-			if (payload.sub === undefined) throw new AuthenticationRequired('The token names no user.')
-			return payload
-		}
+		if (alg === 'HS256' && secret)
+			return { payload: (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload, bySecret: true }
+		if (alg && ASYMMETRIC.includes(alg) && jwks)
+			return { payload: (await jwtVerify(token, jwks, { ...common, ...expected, algorithms: [alg] })).payload, bySecret: false }
 		throw new AuthenticationRequired('The token is signed with an algorithm this server does not accept.')
 	}
 
 	return async (token) => {
-		let payload: JWTPayload
+		let verified: { payload: JWTPayload; bySecret: boolean }
 		try {
-			payload = await verifyPayload(token)
+			verified = await verifyPayload(token)
 		} catch (error) {
 			if (error instanceof AuthenticationRequired) throw error
 			if (error instanceof KeySetUnavailable) log({ level: 'warn', msg: 'token refused', reason: error.message })
 			if (error instanceof errors.JWTExpired) throw new AuthenticationRequired('The bearer token has expired.')
 			throw new AuthenticationRequired('The bearer token is invalid or expired.')
 		}
+		const { payload, bySecret } = verified
 		// jose gives nbf the skew it gives exp; the contract allows skew on exp only. Better Auth
 		// puts an nbf in no token unless the app's own payload has one.
 		if (payload.nbf !== undefined && payload.nbf > Date.now() / 1000)
 			throw new AuthenticationRequired('The bearer token is not valid yet.')
-		const userId = userIdOf(payload)
+		const userId = userIdOf(payload, bySecret)
 		if (!userId) throw new AuthenticationRequired('The token names no user.')
 		// Counted in characters, as titles are: a string's length counts an emoji twice.
 		if (userId.length > MAX_USER_ID_LENGTH && [...userId].length > MAX_USER_ID_LENGTH)
