@@ -2,7 +2,6 @@
 // and watches their processes' memory.
 import { type Subprocess, spawn } from 'bun'
 import { readdirSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Statement } from './statements'
 
@@ -16,19 +15,15 @@ export interface Server {
 }
 
 /** A port that was free a moment ago (the binary then takes it; nothing else here races for it). */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const probe = createServer()
-		probe.once('error', reject)
-		probe.listen(0, '127.0.0.1', () => {
-			const address = probe.address()
-			probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-		})
-	})
+export function freePort(): number {
+	const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+	const { port } = probe
+	probe.stop(true)
+	return port
 }
 
 export async function startServer(binary: string, env: Record<string, string>, token: string): Promise<Server> {
-	const port = await freePort()
+	const port = freePort()
 	const url = `http://127.0.0.1:${port}`
 	const started = performance.now()
 	// Request logs go to /dev/null: written, as in production, but not kept.
@@ -82,7 +77,7 @@ export async function startBare(
 	statements: Record<BareKind, Statement>,
 	processes: number
 ): Promise<Pick<Server, 'url' | 'pid' | 'stop'>> {
-	const port = await freePort()
+	const port = freePort()
 	const url = `http://127.0.0.1:${port}`
 	const env = { PATH: process.env.PATH ?? '', ...database, PORT: String(port), BARE_STATEMENTS: JSON.stringify(statements) }
 	const children = Array.from({ length: processes }, () =>

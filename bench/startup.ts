@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { freePort } from './server'
 
 const BINARY = join(import.meta.dir, '..', 'dist', 'todo-api')
 const SECRET = 'bench-secret-that-is-longer-than-32-bytes'
@@ -15,13 +16,6 @@ const { values } = parseArgs({ args: Bun.argv.slice(2), options: { runs: { type:
 const runs = Number(values.runs)
 const IDLE_MS = 2_000
 const databaseUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || undefined
-
-function freePort(): number {
-	const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-	const { port } = probe
-	probe.stop(true)
-	return port
-}
 
 const rssMiB = (pid: number) =>
 	Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
