@@ -162,7 +162,6 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 			// Bun's default for JSON adds a charset, which a client comparing the header with the
 			// contract's "application/json" refuses; JSON is UTF-8 by definition. A preflight has no body.
 			if (request.method !== 'OPTIONS') set.headers['content-type'] = 'application/json'
-			if (startingUp && NEEDS_DATABASE.test(pathOf(request.url))) throw new ServiceUnavailable()
 		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
 		.onError({ as: 'global' }, ({ code, error, request, path, set }) => {
@@ -194,6 +193,11 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 				maxAge: 600
 			})
 		)
+		// After the CORS plugin's hook, so that a page reads these 503s; a preflight needs no database.
+		.onRequest(({ request }) => {
+			if (startingUp && request.method !== 'OPTIONS' && NEEDS_DATABASE.test(pathOf(request.url)))
+				throw new ServiceUnavailable()
+		})
 		.use(
 			openapi({
 				path: '/docs',

@@ -124,6 +124,23 @@ describe('listening before the database has started (it was away)', () => {
 		expect((await call(starting, 'GET', '/api/tasks', { token })).body).toHaveLength(1)
 	})
 
+	test('a page of an allowed origin reads those 503s, and its preflights pass', async () => {
+		const { promise: startup, resolve } = Promise.withResolvers<void>()
+		const starting = await testApp(undefined, { startup })
+		const preflight = await call(starting, 'OPTIONS', '/api/tasks', {
+			headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' }
+		})
+		expect(preflight.status).toBe(204)
+		expect(preflight.headers.get('access-control-allow-origin')).toBe(ORIGIN)
+		for (const path of ['/api/tasks', '/ready']) {
+			const reply = await call(starting, 'GET', path, { headers: { origin: ORIGIN } })
+			expect(reply.status).toBe(503)
+			expect(reply.headers.get('access-control-allow-origin')).toBe(ORIGIN)
+			expect(reply.headers.get('access-control-expose-headers')?.toLowerCase()).toContain('x-request-id')
+		}
+		resolve()
+	})
+
 	test('a Host that is no valid host name changes none of those answers', async () => {
 		const { promise: startup, resolve } = Promise.withResolvers<void>()
 		const server = (await testApp(undefined, { startup })).listen({ port: 0, hostname: '127.0.0.1' })
