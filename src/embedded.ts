@@ -1,3 +1,4 @@
+/// <reference path="./assets.d.ts" />
 import type { PGlite } from '@electric-sql/pglite'
 import initdbPath from '@electric-sql/pglite/initdb.wasm' with { type: 'file' }
 import dataPath from '@electric-sql/pglite/pglite.data' with { type: 'file' }

@@ -77,3 +77,17 @@ describe('Eden Treaty, as the frontend calls the API', () => {
 		expect(plain.data?.title).toBe(title)
 	})
 })
+
+describe("the frontend's compiler", () => {
+	// test/frontend holds a Next.js app's settings and a file that pins every route's Eden types to
+	// the contract: the compiler reaches the API's source from there, as the frontend's does.
+	test('takes the App type under a Next.js app\'s settings, and its types are the contract\'s', async () => {
+		const tsc = Bun.spawn([process.execPath, 'x', 'tsc', '-p', 'frontend'], {
+			cwd: import.meta.dir,
+			stdout: 'pipe',
+			stderr: 'pipe'
+		})
+		const output = await new Response(tsc.stdout).text()
+		expect({ exit: await tsc.exited, output }).toEqual({ exit: 0, output: '' })
+	})
+})

@@ -1,7 +1,7 @@
 // Compiled by `tsc --noEmit`, never run: it pins the types Eden gives the frontend to the contract,
 // so a route whose body or response type drifts fails the type check.
 import { treaty } from '@elysiajs/eden'
-import type { App } from '../../src/app'
+import type { App } from 'todo-api/src/app'
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
 const same = <A, B>(_proof: Equal<A, B>) => {}
