@@ -9,6 +9,43 @@ export const redact = (text: string) => text.replace(TOKEN, '[token]').replace(Q
 
 const redactStrings = (_key: string, value: unknown) => (typeof value === 'string' ? redact(value) : value)
 
+// stdout is a pipe to a log collector, and Bun keeps in memory, without bound, what the collector
+// has not read yet: a stalled collector would grow the process until it is killed. Once the pipe is
+// full, at most MAX_BACKLOG_BYTES more are kept; later lines are dropped and counted until it
+// drains. A collector that went away (EPIPE) ends the log, not the process.
+const MAX_BACKLOG_BYTES = 4 * 1024 * 1024
+let full = false
+let backlog = 0
+let dropped = 0
+let closed = false
+
+process.stdout.on('error', () => {
+	closed = true
+})
+process.stdout.on('drain', () => {
+	full = false
+	backlog = 0
+	if (dropped === 0) return
+	const lost = dropped
+	dropped = 0
+	jsonLog({ level: 'warn', msg: 'log lines dropped: stdout was not being read', dropped: lost })
+})
+
+function write(line: string): void {
+	if (closed) return
+	if (full && backlog >= MAX_BACKLOG_BYTES) {
+		dropped++
+		return
+	}
+	if (full) backlog += line.length
+	if (!process.stdout.write(line)) full = true
+}
+
+/** Resolves once what was logged has been handed to stdout's reader, or after `ms`. */
+export async function flushLog(ms: number): Promise<void> {
+	if (full && !closed) await Promise.race([new Promise((drained) => process.stdout.once('drain', drained)), Bun.sleep(ms)])
+}
+
 /** One JSON object per line on stdout. */
 export const jsonLog: Log = (fields) => {
 	const entry = { time: new Date().toISOString(), ...fields }
@@ -16,7 +53,7 @@ export const jsonLog: Log = (fields) => {
 	// A replacer makes JSON.stringify several times slower, and nearly every line (one per request)
 	// holds nothing to mask: only a line that may is written again through it.
 	if (line.includes('eyJ') || line.includes('params:')) line = JSON.stringify(entry, redactStrings)
-	process.stdout.write(`${line}\n`)
+	write(`${line}\n`)
 }
 
 export const silentLog: Log = () => {}

@@ -3,13 +3,15 @@ import { createApp } from './app'
 import { createVerifier } from './auth'
 import type { Config } from './config'
 import { migrate, openDatabase } from './database'
-import { jsonLog } from './log'
+import { flushLog, jsonLog } from './log'
 import { cacheTokens } from './token-cache'
 import { followParent, superviseWorkers, WORKER_ENV, workerCount } from './workers'
 
 const SHUTDOWN_GRACE_MS = 9_000
 // In-flight requests get this long after SIGTERM; whoever still holds one then is cut off.
 const DRAIN_MS = 5_000
+// What is left of the grace for the last log lines to reach a slow reader.
+const LOG_FLUSH_MS = 1_000
 // Bun answers a body over its limit with a bare 413 of its own; set far above the API's 64 KiB so
 // that the app's reader, which stops at 64 KiB whatever the size announced, answers in JSON.
 const MAX_BODY_BYTES_BUN = 2 ** 31 - 1
@@ -40,6 +42,10 @@ export async function serve(config: Config): Promise<void> {
 		await Promise.race([Promise.all([app.stop(), children?.stop(signal)]), Bun.sleep(DRAIN_MS)])
 		await app.server?.stop(true)
 		await database.close()
+		// Elysia runs the after-response hooks, which log each request, in a setImmediate: the answers
+		// sent while the database closed still have theirs to run.
+		await new Promise((ran) => setImmediate(ran))
+		await flushLog(LOG_FLUSH_MS)
 		process.exit(0)
 	}
 	// Before listening: a signal that comes the instant the server is up must find its handler.

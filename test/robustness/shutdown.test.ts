@@ -71,6 +71,9 @@ describe('Running it: SIGTERM under load', () => {
 			stopped = true
 			await Promise.all(writers)
 			expect(code).toBe(0)
+			// Each answer has its log line, those sent while the database closed included.
+			const logged = running.stdout().split('\n').filter((line) => /"method":"POST".*"status":201/.test(line))
+			expect(logged.length).toBeGreaterThanOrEqual(acknowledged.length + 1)
 
 			const again = await startBinary({ binary, cwd, env: settings })
 			const listed = await fetch(`${again.url}/api/tasks?limit=1000`, { headers: { authorization: `Bearer ${token}` } })

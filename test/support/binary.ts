@@ -92,21 +92,28 @@ type Env = Record<string, string | undefined>
 
 const LISTENING = /"msg":"listening","url":"(http:\/\/[^"]+?)\/?"/
 
-function launch(binary: string, args: string[], cwd: string, env: Env, onStdout?: (stdout: string) => void) {
+function settingsOf(env: Env): Record<string, string> {
 	// Only these settings reach the child: nothing leaks in from the environment of the test run.
 	const settings: Record<string, string> = {}
 	const defaults = { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', [OWNER]: String(process.pid) }
 	for (const [name, value] of Object.entries({ ...defaults, ...env }))
 		if (value !== undefined) settings[name] = value
-	const child = spawn([binary, ...args], {
-		cwd,
-		env: settings,
-		stdin: 'ignore',
-		stdout: 'pipe',
-		stderr: 'pipe'
-	})
+	return settings
+}
+
+function own<T extends Subprocess>(child: T): T {
 	children.add(child)
 	void child.exited.then(() => children.delete(child))
+	return child
+}
+
+/** Starts the binary with its stdout on the descriptor `stdout`, which the test reads, or not. */
+export function launchWritingTo(stdout: number, { binary = BINARY, cwd, env }: { binary?: string; cwd: string; env: Env }) {
+	return own(spawn([binary], { cwd, env: settingsOf(env), stdin: 'ignore', stdout, stderr: 'inherit' }))
+}
+
+function launch(binary: string, args: string[], cwd: string, env: Env, onStdout?: (stdout: string) => void) {
+	const child = own(spawn([binary, ...args], { cwd, env: settingsOf(env), stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' }))
 	const printed = { stdout: '', stderr: '', all: '' }
 	const drain = async (stream: ReadableStream<Uint8Array>, into: 'stdout' | 'stderr') => {
 		const decoder = new TextDecoder()
@@ -133,7 +140,8 @@ export interface Running {
 	output(): string
 	stdout(): string
 	stderr(): string
-	/** Sends the signal and resolves with the exit code (128 + n when the signal killed it). */
+	/** Sends the signal and resolves with the exit code (128 + n when the signal killed it) once
+	 * what it printed has been read. */
 	stop(signal?: NodeJS.Signals): Promise<number>
 }
 
@@ -147,7 +155,7 @@ export async function startBinary({
 	env,
 	timeoutMs = 20_000
 }: { binary?: string; cwd: string; env: Env; timeoutMs?: number }): Promise<Running> {
-	const { child, printed } = launch(binary, [], cwd, env)
+	const { child, printed, drained } = launch(binary, [], cwd, env)
 	const running: Running = {
 		url: '',
 		process: child,
@@ -156,7 +164,9 @@ export async function startBinary({
 		stderr: () => printed.stderr,
 		async stop(signal = 'SIGTERM') {
 			child.kill(signal)
-			return child.exited
+			const code = await child.exited
+			await drained()
+			return code
 		}
 	}
 	const deadline = Date.now() + timeoutMs
