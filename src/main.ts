@@ -30,8 +30,28 @@ async function main(args: string[]): Promise<void> {
 	return serve(config)
 }
 
+// PGlite's file errors are Emscripten's: plain objects with a wasm errno number.
+const WASM_ERRNO: Record<number, string> = {
+	2: 'permission denied',
+	29: 'input/output error',
+	51: 'no space left on the device',
+	69: 'read-only file system'
+}
+
+// What stopped a start, on one line. Drizzle's message is only the statement that failed: why it
+// failed is its cause's, the database's own words.
+function reason(error: unknown): string {
+	if (error instanceof Error) {
+		const text = error.cause === undefined ? error.message : `${reason(error.cause)}, in: ${error.message}`
+		return text.replace(/\s*params:\s*$/, '').replace(/\s+/g, ' ')
+	}
+	const errno = (error as { errno?: unknown } | null)?.errno
+	if (typeof errno === 'number') return `the embedded database's files: ${WASM_ERRNO[errno] ?? `errno ${errno}`}`
+	return String(error)
+}
+
 main(Bun.argv.slice(2)).catch((error: unknown) => {
 	const known = error instanceof ConfigError || error instanceof UsageError || error instanceof DataDirLocked
-	console.error(`todo-api: ${known ? (error as Error).message : `cannot start: ${String(error)}`}`)
+	console.error(`todo-api: ${known ? (error as Error).message : `cannot start: ${reason(error)}`}`)
 	process.exit(known && error instanceof UsageError ? 2 : 1)
 })

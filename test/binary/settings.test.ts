@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { SECRET } from '../support/app'
+import { databaseUrl, emptyDatabase, SECRET } from '../support/app'
 import { binaryDatabases, buildBinary, killLeftovers, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
 
 await buildBinary()
@@ -10,12 +10,15 @@ afterEach(killLeftovers)
 const badSettings: [setting: string, what: string, env: Record<string, string | undefined>][] = [
 	['BETTER_AUTH_SECRET', 'missing', { BETTER_AUTH_SECRET: undefined }],
 	['BETTER_AUTH_SECRET', 'of 31 bytes', { BETTER_AUTH_SECRET: 'x'.repeat(31) }],
+	['BETTER_AUTH_SECRET', 'of 40 spaces', { BETTER_AUTH_SECRET: ' '.repeat(40) }],
 	['DATABASE_URL', 'not-a-url', { DATABASE_URL: 'not-a-url' }],
 	['DATABASE_URL', 'mysql://x', { DATABASE_URL: 'mysql://x' }],
+	['DATABASE_URL', 'with sslmode=bogus', { DATABASE_URL: 'postgres://127.0.0.1/db?sslmode=bogus' }],
 	['BETTER_AUTH_URL', '::bad', { BETTER_AUTH_URL: '::bad' }],
 	['PORT', 'abc', { PORT: 'abc' }],
 	['PORT', '70000', { PORT: '70000' }],
-	['CORS_ORIGINS', 'notaurl', { CORS_ORIGINS: 'notaurl' }]
+	['CORS_ORIGINS', 'notaurl', { CORS_ORIGINS: 'notaurl' }],
+	['CORS_ORIGINS', '",,,"', { CORS_ORIGINS: ',,,' }]
 ]
 
 describe('Running it: a bad setting stops the process at start, before it listens', () => {
@@ -56,4 +59,22 @@ describe('Running it: a bad setting stops the process at start, before it listen
 			expect((await fetch(`${running.url}/ready`)).status).toBe(200)
 			expect(await running.stop('SIGTERM')).toBe(0)
 		}, SLOW)
+})
+
+describe('Running it: a database that cannot be migrated stops the start with its reason', () => {
+	// No schema to create the tables in: the database's own words must reach the one line, not only
+	// the statement that failed.
+	test.skipIf(!databaseUrl)('Postgres: search_path names no schema, so the first CREATE TABLE fails', async () => {
+		const own = await emptyDatabase('unmigratable')
+		try {
+			const url = new URL(own.url)
+			url.searchParams.set('search_path', 'nowhere')
+			const run = await runBinary([], { cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: url.href } })
+			expect(run.listened).toBe(false)
+			expect(run.code).toBe(1)
+			expect(run.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^todo-api: cannot start: no schema has been selected to create in, in: .*CREATE TABLE/)])
+		} finally {
+			await own.drop()
+		}
+	}, SLOW)
 })
