@@ -41,6 +41,16 @@ function workers(value: string): number {
 	return Number(value)
 }
 
+// libpq's modes; postgres.js would take any other word for one that verifies the certificate.
+const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
+
+function databaseUrl(value: string): string {
+	const mode = new URL(url('DATABASE_URL', value, ['postgres:', 'postgresql:'])).searchParams.get('sslmode')
+	if (mode !== null && !SSL_MODES.includes(mode))
+		throw new ConfigError(`DATABASE_URL's sslmode must be one of ${SSL_MODES.join(', ')}, not "${mode}".`)
+	return value
+}
+
 function origin(value: string): string {
 	const parsed = url('CORS_ORIGINS', value, ['http:', 'https:'])
 	return new URL(parsed).origin
@@ -55,22 +65,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 		throw new ConfigError('BETTER_AUTH_SECRET is required (or BETTER_AUTH_URL for JWKS tokens).')
 	if (secret && Buffer.byteLength(secret) < MIN_SECRET_BYTES)
 		throw new ConfigError(`BETTER_AUTH_SECRET must be at least ${MIN_SECRET_BYTES} bytes long.`)
-	const databaseUrl = text(env.DATABASE_URL)
+	if (secret && !secret.trim()) throw new ConfigError('BETTER_AUTH_SECRET is only white space.')
+	const database = text(env.DATABASE_URL)
 	const workerSetting = text(env.WORKERS)
+	const corsOrigins = (text(env.CORS_ORIGINS) ?? 'http://localhost:3000')
+		.split(',')
+		.map((o) => o.trim())
+		.filter(Boolean)
+		.map(origin)
+	if (corsOrigins.length === 0) throw new ConfigError('CORS_ORIGINS names no origin.')
 	return {
 		secret,
 		authUrl: authUrl && url('BETTER_AUTH_URL', authUrl, ['http:', 'https:']),
 		issuer: text(env.JWT_ISSUER),
 		audience: text(env.JWT_AUDIENCE),
-		databaseUrl: databaseUrl && url('DATABASE_URL', databaseUrl, ['postgres:', 'postgresql:']),
+		databaseUrl: database && databaseUrl(database),
 		dataDir: text(env.DATA_DIR) ?? './data',
 		port: port(text(env.PORT) ?? '8000'),
 		host: text(env.HOST) ?? '0.0.0.0',
-		corsOrigins: (text(env.CORS_ORIGINS) ?? 'http://localhost:3000')
-			.split(',')
-			.map((o) => o.trim())
-			.filter(Boolean)
-			.map(origin),
+		corsOrigins,
 		workers: workerSetting === undefined ? undefined : workers(workerSetting)
 	}
 }

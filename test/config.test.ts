@@ -45,6 +45,11 @@ describe('Running it: settings', () => {
 			refused({ BETTER_AUTH_SECRET: 'é'.repeat(11) }, 'BETTER_AUTH_SECRET')
 		})
 
+		test('only white space, however long: refused', () => {
+			refused({ BETTER_AUTH_SECRET: ' '.repeat(40) }, 'BETTER_AUTH_SECRET')
+			refused({ BETTER_AUTH_SECRET: '\t\n '.repeat(20) }, 'BETTER_AUTH_SECRET')
+		})
+
 		test('not required when BETTER_AUTH_URL is set', () => {
 			const config = loadConfig({ BETTER_AUTH_URL: 'https://auth.example.com' })
 			expect(config.secret).toBeUndefined()
@@ -61,6 +66,13 @@ describe('Running it: settings', () => {
 		test('an unparsable DATABASE_URL: refused', () => {
 			for (const value of ['not a url', 'localhost:5432/db', 'http://localhost/db', 'mysql://localhost/db'])
 				refused({ BETTER_AUTH_SECRET: SECRET, DATABASE_URL: value }, 'DATABASE_URL')
+		})
+
+		test("an sslmode libpq does not know: refused; libpq's six are accepted", () => {
+			for (const mode of ['bogus', 'no-verify', 'true', 'REQUIRE'])
+				refused({ BETTER_AUTH_SECRET: SECRET, DATABASE_URL: `postgres://h/db?sslmode=${mode}` }, 'sslmode')
+			for (const mode of ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'])
+				expect(loadConfig({ BETTER_AUTH_SECRET: SECRET, DATABASE_URL: `postgres://h/db?sslmode=${mode}` }).databaseUrl).toContain(mode)
 		})
 
 		test('postgres:// and postgresql:// are accepted as given', () => {
@@ -131,6 +143,11 @@ describe('Running it: settings', () => {
 		test('an item that is not a URL: refused', () => {
 			refused({ BETTER_AUTH_SECRET: SECRET, CORS_ORIGINS: 'http://a.example,not a url' }, 'CORS_ORIGINS')
 			refused({ BETTER_AUTH_SECRET: SECRET, CORS_ORIGINS: 'app.example.com' }, 'CORS_ORIGINS')
+		})
+
+		test('commas and no origin: refused, not read as none allowed', () => {
+			refused({ BETTER_AUTH_SECRET: SECRET, CORS_ORIGINS: ',,,' }, 'CORS_ORIGINS')
+			refused({ BETTER_AUTH_SECRET: SECRET, CORS_ORIGINS: ' , ' }, 'CORS_ORIGINS')
 		})
 	})
 })
