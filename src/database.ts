@@ -73,7 +73,7 @@ export const LIST_PIPELINE = 2
 export const holding = (queries: number | undefined) => (queries ? { max_pipeline: queries - 1 } : {})
 
 // Any fixed number: every replica must use the same one.
-const MIGRATION_LOCK = 7_346_201
+export const MIGRATION_LOCK = 7_346_201
 
 // Poolers in transaction mode (Neon's "-pooler" hosts, PgBouncer) cannot keep prepared statements;
 // `pgbouncer=true` marks any other host as one, and settle() finds the rest. libpq's
@@ -283,10 +283,20 @@ async function upToDate(db: Db): Promise<boolean> {
 
 // Drizzle's own migrator races when replicas start together; this one takes a transaction-scoped
 // advisory lock first, so exactly one replica applies each migration and the rest wait, then skip.
-async function applyMigrations(db: Db): Promise<void> {
+async function applyMigrations(db: Db, log: Log, waiting?: () => void): Promise<void> {
 	if (await upToDate(db)) return
 	await db.transaction(async (tx) => {
-		await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`)
+		// Another replica migrating holds the lock for as long as that takes; one that hangs holds it
+		// until it is stopped. Either way the wait is said, and the process listens meanwhile, as when
+		// the database is away, rather than look dead to whoever probes it.
+		const [lock] = await tx
+			.select({ taken: sql<boolean>`pg_try_advisory_xact_lock(${MIGRATION_LOCK})` })
+			.from(sql`(values (1)) as once`)
+		if (!lock?.taken) {
+			log({ level: 'info', msg: "waiting for another process's migrations", lock: MIGRATION_LOCK })
+			waiting?.()
+			await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK})`)
+		}
 		await tx.execute(sql`create schema if not exists drizzle`)
 		await tx.execute(
 			sql`create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)`
@@ -324,7 +334,7 @@ async function whileUnavailable<T>(step: () => Promise<T>, log: Log, waiting?: (
 export async function migrate(db: Db, log: Log = jsonLog, waiting?: () => void): Promise<void> {
 	migrating = true
 	try {
-		await whileUnavailable(() => applyMigrations(db), log, waiting)
+		await whileUnavailable(() => applyMigrations(db, log, waiting), log, waiting)
 	} finally {
 		migrating = false
 	}

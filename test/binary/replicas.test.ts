@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import journal from '../../drizzle/meta/_journal.json'
+import { MIGRATION_LOCK } from '../../src/database'
 import { asUser, databaseUrl, emptyDatabase, SECRET } from '../support/app'
-import { buildBinary, killLeftovers, over, SLOW, startBinary, temporaryFolder } from '../support/binary'
+import { buildBinary, killLeftovers, over, printed, SLOW, startBinary, temporaryFolder } from '../support/binary'
 
 await buildBinary()
 afterEach(killLeftovers)
@@ -44,5 +45,35 @@ describe.skipIf(!databaseUrl)('Running it: replicas started together on an empty
 			expect(listed.body.map((task: { title: string }) => task.title).sort()).toEqual(titles.toSorted())
 		}
 		expect(await Promise.all(replicas.map((replica) => replica.stop('SIGTERM')))).toEqual([0, 0, 0])
+	}, SLOW)
+})
+
+describe.skipIf(!databaseUrl)('Running it: a replica whose migrations wait for another one', () => {
+	test('says so, listens meanwhile (/health 200, /ready 503), and serves once the other is done', async () => {
+		const own = await emptyDatabase('waiting')
+		// The other replica, stuck midway: it holds the migrations' lock in a transaction left open.
+		const other = postgres(own.url, { max: 1, onnotice: () => {} })
+		const stuck = await other.reserve()
+		try {
+			await stuck`begin`
+			await stuck`select pg_advisory_xact_lock(${MIGRATION_LOCK})`
+			const replica = await startBinary({ cwd: temporaryFolder(), env: { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: own.url } })
+			await printed(replica, `"msg":"waiting for another process's migrations"`)
+			expect((await fetch(`${replica.url}/health`)).status).toBe(200)
+			expect((await fetch(`${replica.url}/ready`)).status).toBe(503)
+
+			await stuck`commit`
+			let ready = 503
+			for (const deadline = Date.now() + 20_000; ready !== 200 && Date.now() < deadline; await Bun.sleep(50))
+				ready = (await fetch(`${replica.url}/ready`)).status
+			expect(ready).toBe(200)
+			const created = await (await asUser(over(replica.url))).post('/api/tasks', { title: 'after the wait' })
+			expect(created.status).toBe(201)
+			expect(await replica.stop('SIGTERM')).toBe(0)
+		} finally {
+			stuck.release()
+			await other.end()
+			await own.drop()
+		}
 	}, SLOW)
 })
