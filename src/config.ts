@@ -45,7 +45,11 @@ function workers(value: string): number {
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
 
 function databaseUrl(value: string): string {
-	const mode = new URL(url('DATABASE_URL', value, ['postgres:', 'postgresql:'])).searchParams.get('sslmode')
+	const parsed = new URL(url('DATABASE_URL', value, ['postgres:', 'postgresql:']))
+	// postgres.js splits hosts at ':' and would look up "[" as a host name, forever.
+	if (parsed.hostname.startsWith('['))
+		throw new ConfigError('DATABASE_URL cannot name an IPv6 address in brackets; use a host name that resolves to it.')
+	const mode = parsed.searchParams.get('sslmode')
 	if (mode !== null && !SSL_MODES.includes(mode))
 		throw new ConfigError(`DATABASE_URL's sslmode must be one of ${SSL_MODES.join(', ')}, not "${mode}".`)
 	return value

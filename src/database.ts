@@ -82,13 +82,23 @@ export const MIGRATION_LOCK = 7_346_201
 // settings, which Postgres and PgBouncer refuse.
 const NOT_SETTINGS = ['pgbouncer', 'channel_binding']
 
-function driverUrl(url: string): { url: string; pooled: boolean; bindingRequired: boolean } {
+/** Where postgres.js connects when the URL's host does not say it the way postgres.js reads it:
+ * libpq's `host` parameter, and a socket folder, given there or percent-encoded as the host. */
+type Target = { path: string } | { host: string } | undefined
+
+function targetOf(parsed: URL): Target {
+	const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname)
+	if (host.startsWith('/')) return { path: `${host}/.s.PGSQL.${parsed.port || 5432}` }
+	return parsed.searchParams.has('host') ? { host } : undefined
+}
+
+function driverUrl(url: string): { url: string; target: Target; pooled: boolean; bindingRequired: boolean } {
 	const parsed = new URL(url)
+	const target = targetOf(parsed)
 	const pooled = parsed.hostname.includes('-pooler') || parsed.searchParams.get('pgbouncer') === 'true'
 	const bindingRequired = parsed.searchParams.get('channel_binding') === 'require'
-	if (!NOT_SETTINGS.some((name) => parsed.searchParams.has(name))) return { url, pooled, bindingRequired }
-	for (const name of NOT_SETTINGS) parsed.searchParams.delete(name)
-	return { url: parsed.href, pooled, bindingRequired }
+	for (const name of [...NOT_SETTINGS, 'host']) parsed.searchParams.delete(name)
+	return { url: parsed.href, target, pooled, bindingRequired }
 }
 
 // A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
@@ -191,11 +201,12 @@ function guardedPool(open: () => Sql): GuardedPool {
 
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
 	if (options.databaseUrl) {
-		const { url: databaseUrl, pooled, bindingRequired } = driverUrl(options.databaseUrl)
+		const { url: databaseUrl, target, pooled, bindingRequired } = driverUrl(options.databaseUrl)
 		let prepare = !pooled
 		const connect = (max: number, { settings = {}, pipeline }: { settings?: Record<string, string>; pipeline?: number } = {}) =>
 			guardedPool(() =>
 				postgres(databaseUrl, {
+					...target,
 					max,
 					...holding(pipeline),
 					connect_timeout: 3,

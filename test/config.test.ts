@@ -68,6 +68,10 @@ describe('Running it: settings', () => {
 				refused({ BETTER_AUTH_SECRET: SECRET, DATABASE_URL: value }, 'DATABASE_URL')
 		})
 
+		test('an IPv6 address in brackets, which postgres.js cannot reach: refused', () => {
+			refused({ BETTER_AUTH_SECRET: SECRET, DATABASE_URL: 'postgres://root@[::1]:5432/db' }, 'IPv6')
+		})
+
 		test("an sslmode libpq does not know: refused; libpq's six are accepted", () => {
 			for (const mode of ['bogus', 'no-verify', 'true', 'REQUIRE'])
 				refused({ BETTER_AUTH_SECRET: SECRET, DATABASE_URL: `postgres://h/db?sslmode=${mode}` }, 'sslmode')

@@ -156,3 +156,51 @@ describe.skipIf(!databaseUrl)("Running it: DATABASE_URL with libpq's channel_bin
 		expect(await preparedAfterARead(database)).toBeGreaterThan(0)
 	})
 })
+
+// Debian's and most distributions' folder for the server's socket.
+const SOCKET_FOLDER = '/var/run/postgresql'
+
+async function reachableOverSocket(): Promise<boolean> {
+	if (!databaseUrl) return false
+	const url = new URL(databaseUrl)
+	const probe = postgres(databaseUrl, { path: `${SOCKET_FOLDER}/.s.PGSQL.${url.port || 5432}`, max: 1, connect_timeout: 2, onnotice: () => {} })
+	try {
+		await probe`select 1`
+		return true
+	} catch {
+		return false
+	} finally {
+		await probe.end()
+	}
+}
+
+const overSocket = await reachableOverSocket()
+
+describe.skipIf(!databaseUrl)("Running it: DATABASE_URL with libpq's host parameter (Postgres)", () => {
+	const opened: Database[] = []
+	afterAll(async () => {
+		await Promise.all(opened.map((database) => database.close()))
+	})
+
+	test('naming a host: it connects there, and the server never sees the parameter', async () => {
+		const url = new URL(databaseUrl as string)
+		url.searchParams.set('host', url.hostname)
+		url.hostname = 'unused.invalid'
+		const { database } = await settled(url.href, opened)
+		expect(await preparedAfterARead(database)).toBeGreaterThan(0)
+	})
+
+	test.skipIf(!overSocket)('naming the socket folder, there or percent-encoded as the host: it connects over the socket', async () => {
+		const inParameter = new URL(databaseUrl as string)
+		inParameter.searchParams.set('host', SOCKET_FOLDER)
+		const asHost = new URL(databaseUrl as string)
+		asHost.hostname = encodeURIComponent(SOCKET_FOLDER)
+		for (const url of [inParameter, asHost]) {
+			const { database } = await settled(url.href, opened)
+			const [row] = await database.lookups.select({ address: sql<string | null>`inet_client_addr()::text` }).from(sql`(values (1)) as once`)
+			// A client on the socket has no address.
+			expect(row?.address).toBeNull()
+			expect(await preparedAfterARead(database)).toBeGreaterThan(0)
+		}
+	})
+})
