@@ -204,3 +204,40 @@ describe.skipIf(!databaseUrl)("Running it: DATABASE_URL with libpq's host parame
 		}
 	})
 })
+
+async function serverHasSsl(): Promise<boolean> {
+	if (!databaseUrl) return false
+	const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} })
+	try {
+		const [row] = await admin<{ ssl: string }[]>`show ssl`
+		return row?.ssl === 'on'
+	} finally {
+		await admin.end()
+	}
+}
+
+const withoutSsl = Boolean(databaseUrl) && !(await serverHasSsl())
+
+describe.skipIf(!withoutSsl)('Running it: DATABASE_URL with sslmode, on a server without SSL (Postgres)', () => {
+	const opened: Database[] = []
+	afterAll(async () => {
+		await Promise.all(opened.map((database) => database.close()))
+	})
+	const withMode = (mode: string) => {
+		const url = new URL(databaseUrl as string)
+		url.searchParams.set('sslmode', mode)
+		return url.href
+	}
+
+	test('require and verify-full stop the start, saying why, rather than retry it as an outage', async () => {
+		for (const mode of ['require', 'verify-full'])
+			await expect(settled(withMode(mode), opened)).rejects.toThrow('does not support SSL')
+	})
+
+	test('allow and prefer connect without SSL, as libpq does', async () => {
+		for (const mode of ['allow', 'prefer']) {
+			const { database } = await settled(withMode(mode), opened)
+			expect(await preparedAfterARead(database)).toBeGreaterThan(0)
+		}
+	})
+})
