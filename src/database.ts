@@ -370,8 +370,7 @@ const UNAVAILABLE_CODES = new Set([
 	'57P01', // admin_shutdown
 	'57P02', // crash_shutdown
 	'57P03', // cannot_connect_now
-	'57014', // query_canceled: a search that ran past SEARCH_LIMIT
-	'53300' // too_many_connections
+	'57014' // query_canceled: a search that ran past SEARCH_LIMIT
 ])
 
 // Drizzle wraps driver errors; the driver's code sits on the cause.
@@ -386,5 +385,7 @@ export function codeOf(error: unknown): string | undefined {
 /** The database cannot be reached right now: a 503, not a bug. */
 export function isUnavailable(error: unknown): boolean {
 	const code = codeOf(error)
-	return code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))
+	// Class 08 is a connection lost; class 53, resources the server has run out of for now: a full
+	// disk (53100), memory, connections (53300).
+	return code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53'))
 }
