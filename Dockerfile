@@ -22,7 +22,8 @@ COPY --from=build /app/dist/todo-api /usr/local/bin/todo-api
 # Numeric, so Kubernetes' runAsNonRoot can check it.
 USER 10001:10001
 # The embedded database lives on the volume; the volume starts out owned by the user above.
-# With DATABASE_URL set, /data stays empty and the volume can be left out.
+# With DATABASE_URL set, /data stays empty: no -v is needed, though Docker still makes an
+# anonymous volume for it.
 ENV DATA_DIR=/data
 VOLUME /data
 EXPOSE 8000
