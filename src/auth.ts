@@ -104,6 +104,10 @@ export function createVerifier(
 			if (error instanceof AuthenticationRequired) throw error
 			if (error instanceof KeySetUnavailable) log({ level: 'warn', msg: 'token refused', reason: error.message })
 			if (error instanceof errors.JWTExpired) throw new AuthenticationRequired('The bearer token has expired.')
+			// Names the claim alone, not the value expected: enough for whoever sets JWT_ISSUER or
+			// JWT_AUDIENCE, or sends Better Auth's session-cache cookie, whose aud is its own.
+			if (error instanceof errors.JWTClaimValidationFailed)
+				throw new AuthenticationRequired(`The bearer token's "${error.claim}" claim is not the one this API expects.`)
 			throw new AuthenticationRequired('The bearer token is invalid or expired.')
 		}
 		const { payload, bySecret } = verified

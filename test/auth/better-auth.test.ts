@@ -119,8 +119,10 @@ describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)',
 
 	test('iss and aud must be the Better Auth URL', async () => {
 		const app = await jwksApp(auth.url)
-		await expectRefused(app, await auth.sign({ sub: user.id, aud: 'https://elsewhere.example' }))
-		await expectRefused(app, await auth.sign({ sub: user.id, iss: 'https://elsewhere.example' }))
+		const wrongAudience = await expectRefused(app, await auth.sign({ sub: user.id, aud: 'https://elsewhere.example' }))
+		expect(wrongAudience.body.detail).toBe('The bearer token\'s "aud" claim is not the one this API expects.')
+		const wrongIssuer = await expectRefused(app, await auth.sign({ sub: user.id, iss: 'https://elsewhere.example' }))
+		expect(wrongIssuer.body.detail).toBe('The bearer token\'s "iss" claim is not the one this API expects.')
 	})
 
 	test('JWT_ISSUER and JWT_AUDIENCE replace the URL as the expected iss and aud', async () => {
