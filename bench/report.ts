@@ -23,6 +23,8 @@ export interface HalfResults {
 	idlePssMiB: number
 	pageBig: Load
 	pageSmall: Load
+	/** How many times slower the big user's first page was in each round; pageBig/pageSmall are the median's. */
+	pageRatios: number[]
 	/** `floor`: the database's own latency on the same statements at the same rate. */
 	fixed: Load & { target: number; floor: Rate }
 	/** `get` alone at the same fixed rate. */
@@ -105,8 +107,8 @@ export function report(results: Results): string {
 			[
 				name,
 				'first page (limit 50): 100,000-task user vs 20-task users',
-				`${fixed(half.pageBig.rate)} vs ${fixed(half.pageSmall.rate)} req/s (${half.pageBig.rate ? fixed(half.pageSmall.rate / half.pageBig.rate, 2) : '∞'}x slower); ` +
-					`p50 ${fixed(half.pageBig.p50Ms, 2)} vs ${fixed(half.pageSmall.p50Ms, 2)} ms`
+				`${fixed(half.pageBig.rate)} vs ${fixed(half.pageSmall.rate)} req/s (${half.pageBig.rate ? fixed(half.pageSmall.rate / half.pageBig.rate, 2) : '∞'}x slower; ` +
+					`of ${half.pageRatios.map((ratio) => `${fixed(ratio, 2)}x`).join(', ')}); p50 ${fixed(half.pageBig.p50Ms, 2)} vs ${fixed(half.pageSmall.p50Ms, 2)} ms`
 			]
 		)
 	}
