@@ -78,18 +78,20 @@ export const MIGRATION_LOCK = 7_346_201
 // Poolers in transaction mode (Neon's "-pooler" hosts, PgBouncer) cannot keep prepared statements;
 // `pgbouncer=true` marks any other host as one, and settle() finds the rest. libpq's
 // `channel_binding`, which Neon's connection strings carry, asks the client for SCRAM-SHA-256-PLUS,
-// which postgres.js does not do. Both are taken out of the URL: postgres.js would send them on as
-// settings, which Postgres and PgBouncer refuse.
-const NOT_SETTINGS = ['pgbouncer', 'channel_binding']
+// which postgres.js does not do. libpq's `host` names where to connect (targetOf). All three are
+// taken out of the URL: postgres.js would send them on as settings, which Postgres and PgBouncer
+// refuse.
+const NOT_SETTINGS = ['pgbouncer', 'channel_binding', 'host']
 
 /** Where postgres.js connects when the URL's host does not say it the way postgres.js reads it:
  * libpq's `host` parameter, and a socket folder, given there or percent-encoded as the host. */
 type Target = { path: string } | { host: string } | undefined
 
 function targetOf(parsed: URL): Target {
-	const host = parsed.searchParams.get('host') ?? decodeURIComponent(parsed.hostname)
+	const named = parsed.searchParams.get('host')
+	const host = named ?? decodeURIComponent(parsed.hostname)
 	if (host.startsWith('/')) return { path: `${host}/.s.PGSQL.${parsed.port || 5432}` }
-	return parsed.searchParams.has('host') ? { host } : undefined
+	return named === null ? undefined : { host: named }
 }
 
 function driverUrl(url: string): { url: string; target: Target; pooled: boolean; bindingRequired: boolean } {
@@ -97,7 +99,8 @@ function driverUrl(url: string): { url: string; target: Target; pooled: boolean;
 	const target = targetOf(parsed)
 	const pooled = parsed.hostname.includes('-pooler') || parsed.searchParams.get('pgbouncer') === 'true'
 	const bindingRequired = parsed.searchParams.get('channel_binding') === 'require'
-	for (const name of [...NOT_SETTINGS, 'host']) parsed.searchParams.delete(name)
+	if (!NOT_SETTINGS.some((name) => parsed.searchParams.has(name))) return { url, target, pooled, bindingRequired }
+	for (const name of NOT_SETTINGS) parsed.searchParams.delete(name)
 	return { url: parsed.href, target, pooled, bindingRequired }
 }
 
