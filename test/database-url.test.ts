@@ -63,10 +63,26 @@ async function answersUnderLoad(database: Database): Promise<string[]> {
 	return answers
 }
 
+/** The databases a describe block opens, closed once it is done. */
+function closedAfterAll(): Database[] {
+	const opened: Database[] = []
+	afterAll(async () => {
+		await Promise.all(opened.map((database) => database.close()))
+	})
+	return opened
+}
+
+/** `url` (the run's database by default) with one query parameter set. */
+function withParameter(name: string, value: string, url = databaseUrl as string): string {
+	const withIt = new URL(url)
+	withIt.searchParams.set(name, value)
+	return withIt.href
+}
+
 const everyAnswerRight = Array(USERS * TASKS_EACH * ROUNDS * 3).fill('200 true')
 
 describe.skipIf(!databaseUrl)('Running it: DATABASE_URL behind a transaction pooler (Postgres)', () => {
-	const opened: Database[] = []
+	const opened = closedAfterAll()
 	let bouncer: Bouncer
 	// As some providers run it: settings it does not know are dropped, not refused.
 	const dropping = `ignore_startup_parameters = ${Object.keys(PLANNED_ONCE).join(',')}`
@@ -82,14 +98,11 @@ describe.skipIf(!databaseUrl)('Running it: DATABASE_URL behind a transaction poo
 		])
 	})
 	afterAll(async () => {
-		await Promise.all(opened.map((database) => database.close()))
 		await Promise.all([bouncer.stop(), lenient.stop(), inTurn.stop()])
 	})
 
 	test('with ?pgbouncer=true it serves, the server never sees that parameter, and no statement is prepared', async () => {
-		const url = new URL(databaseUrl as string)
-		url.searchParams.set('pgbouncer', 'true')
-		const { database } = await settled(url.href, opened)
+		const { database } = await settled(withParameter('pgbouncer', 'true'), opened)
 		expect(await preparedAfterARead(database)).toBe(0)
 	})
 
@@ -122,36 +135,25 @@ describe.skipIf(!databaseUrl)('Running it: DATABASE_URL behind a transaction poo
 	})
 
 	test('through a real PgBouncer with ?pgbouncer=true it does not need to look, and every user gets their own tasks', async () => {
-		const url = new URL(bouncer.url)
-		url.searchParams.set('pgbouncer', 'true')
-		const { database, said } = await settled(url.href, opened)
+		const { database, said } = await settled(withParameter('pgbouncer', 'true', bouncer.url), opened)
 		expect(said).toEqual([])
 		expect(await answersUnderLoad(database)).toEqual(everyAnswerRight)
 	})
 })
 
 describe.skipIf(!databaseUrl)("Running it: DATABASE_URL with libpq's channel_binding, as Neon writes it (Postgres)", () => {
-	const opened: Database[] = []
-	afterAll(async () => {
-		await Promise.all(opened.map((database) => database.close()))
-	})
-
-	const withBinding = (value: string) => {
-		const url = new URL(databaseUrl as string)
-		url.searchParams.set('channel_binding', value)
-		return url.href
-	}
+	const opened = closedAfterAll()
 
 	test('channel_binding=prefer or disable: it serves, and the server never sees the parameter', async () => {
 		for (const value of ['prefer', 'disable']) {
-			const { database, said } = await settled(withBinding(value), opened)
+			const { database, said } = await settled(withParameter('channel_binding', value), opened)
 			expect(said).toEqual([])
 			expect(await preparedAfterARead(database)).toBeGreaterThan(0)
 		}
 	})
 
 	test('channel_binding=require: it serves, and says at start that connections are not channel-bound', async () => {
-		const { database, said } = await settled(withBinding('require'), opened)
+		const { database, said } = await settled(withParameter('channel_binding', 'require'), opened)
 		expect(said).toEqual([expect.stringContaining('channel_binding=require')])
 		expect(await preparedAfterARead(database)).toBeGreaterThan(0)
 	})
@@ -177,10 +179,7 @@ async function reachableOverSocket(): Promise<boolean> {
 const overSocket = await reachableOverSocket()
 
 describe.skipIf(!databaseUrl)("Running it: DATABASE_URL with libpq's host parameter (Postgres)", () => {
-	const opened: Database[] = []
-	afterAll(async () => {
-		await Promise.all(opened.map((database) => database.close()))
-	})
+	const opened = closedAfterAll()
 
 	test('naming a host: it connects there, and the server never sees the parameter', async () => {
 		const url = new URL(databaseUrl as string)
@@ -219,24 +218,16 @@ async function serverHasSsl(): Promise<boolean> {
 const withoutSsl = Boolean(databaseUrl) && !(await serverHasSsl())
 
 describe.skipIf(!withoutSsl)('Running it: DATABASE_URL with sslmode, on a server without SSL (Postgres)', () => {
-	const opened: Database[] = []
-	afterAll(async () => {
-		await Promise.all(opened.map((database) => database.close()))
-	})
-	const withMode = (mode: string) => {
-		const url = new URL(databaseUrl as string)
-		url.searchParams.set('sslmode', mode)
-		return url.href
-	}
+	const opened = closedAfterAll()
 
 	test('require and verify-full stop the start, saying why, rather than retry it as an outage', async () => {
 		for (const mode of ['require', 'verify-full'])
-			await expect(settled(withMode(mode), opened)).rejects.toThrow('does not support SSL')
+			await expect(settled(withParameter('sslmode', mode), opened)).rejects.toThrow('does not support SSL')
 	})
 
 	test('allow and prefer connect without SSL, as libpq does', async () => {
 		for (const mode of ['allow', 'prefer']) {
-			const { database } = await settled(withMode(mode), opened)
+			const { database } = await settled(withParameter('sslmode', mode), opened)
 			expect(await preparedAfterARead(database)).toBeGreaterThan(0)
 		}
 	})
