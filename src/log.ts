@@ -18,6 +18,9 @@ let full = false
 let backlog = 0
 let dropped = 0
 let closed = false
+// The lines of one turn of the event loop, written together: under load a turn answers many
+// requests, and one write each would cost a system call, and a wake-up of the reader, per request.
+let pending = ''
 
 process.stdout.on('error', () => {
 	closed = true
@@ -30,19 +33,28 @@ process.stdout.on('drain', () => {
 	dropped = 0
 	jsonLog({ level: 'warn', msg: 'log lines dropped: stdout was not being read', dropped: lost })
 })
+process.on('exit', writePending)
 
-function write(line: string): void {
-	if (closed) return
+function writePending(): void {
+	const lines = pending
+	pending = ''
+	if (closed || lines === '') return
 	if (full && backlog >= MAX_BACKLOG_BYTES) {
-		dropped++
+		dropped += lines.split('\n').length - 1
 		return
 	}
-	if (full) backlog += line.length
-	if (!process.stdout.write(line)) full = true
+	if (full) backlog += lines.length
+	if (!process.stdout.write(lines)) full = true
+}
+
+function write(line: string): void {
+	if (pending === '') setImmediate(writePending)
+	pending += line
 }
 
 /** Resolves once what was logged has been handed to stdout's reader, or after `ms`. */
 export async function flushLog(ms: number): Promise<void> {
+	writePending()
 	if (full && !closed) await Promise.race([new Promise((drained) => process.stdout.once('drain', drained)), Bun.sleep(ms)])
 }
 
