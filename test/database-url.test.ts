@@ -25,12 +25,19 @@ async function preparedAfterARead(database: Database): Promise<number> {
 	return row?.count ?? -1
 }
 
-/** Opens and settles the database as the server does, keeping what settle() logged. */
+/**
+ * Opens and settles the database as the server does, keeping what settle() logged. Every server
+ * here is up, so a start that takes it for unavailable fails at once: its retries would never end,
+ * and would hold the test run open past any timeout.
+ */
 async function settled(url: string, opened: Database[]): Promise<{ database: Database; said: string[] }> {
 	const database = await openDatabase({ databaseUrl: url, dataDir: '' })
 	opened.push(database)
 	const said: string[] = []
-	await database.settle(({ msg }) => said.push(String(msg)))
+	await database.settle(({ msg, error }) => {
+		if (msg === 'database unavailable, retrying') throw new Error(`the start took the server for unavailable (${error})`)
+		said.push(String(msg))
+	})
 	return { database, said }
 }
 
