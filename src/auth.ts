@@ -82,6 +82,10 @@ export function createVerifier(
 	const expected = betterAuth
 		? { issuer: config.issuer ?? betterAuth.origin, audience: config.audience ?? betterAuth.origin }
 		: {}
+	// The contract holds only the key set's tokens to an iss and aud; a setting that changes nothing
+	// is said once at start rather than left to look as if it did.
+	if (!betterAuth && (config.issuer || config.audience))
+		log({ level: 'warn', msg: 'JWT_ISSUER and JWT_AUDIENCE apply to the tokens of BETTER_AUTH_URL, which is not set: ignored' })
 	const common = { clockTolerance: CLOCK_SKEW_SECONDS, requiredClaims: ['exp'] }
 
 	// The header's alg picks the key before anything is verified, so an HS256 token is never

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { randomBytes } from 'node:crypto'
 import { type JWTPayload, SignJWT } from 'jose'
+import { createVerifier } from '../../src/auth'
 import { asUser, call, newUser, type Reply, SECRET, sign, testApp } from '../support/app'
 
 const app = await testApp()
@@ -275,5 +276,15 @@ describe('Authentication', () => {
 			expect(created.body.user_id).toBe(sub)
 			expect((await user.get('/api/tasks')).body).toEqual([created.body])
 		})
+	})
+
+	test('JWT_ISSUER and JWT_AUDIENCE without BETTER_AUTH_URL: said at start to be ignored, and the secret\'s tokens are not held to them', async () => {
+		const said: unknown[] = []
+		const verify = createVerifier({ secret: SECRET, issuer: 'https://issuer.example', audience: 'todo-api' }, { log: (line) => said.push(line.msg) })
+		expect(said).toEqual(['JWT_ISSUER and JWT_AUDIENCE apply to the tokens of BETTER_AUTH_URL, which is not set: ignored'])
+		const token = await signExactly({ sub: 'issuer-less', exp: now() + 60, iss: 'https://elsewhere.example', aud: 'other' })
+		expect((await verify(token)).userId).toBe('issuer-less')
+		createVerifier({ secret: SECRET }, { log: (line) => said.push(line.msg) })
+		expect(said).toHaveLength(1)
 	})
 })
