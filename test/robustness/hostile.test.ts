@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Socket } from 'node:net'
 import { newUser, ORIGIN, SECRET, sign } from '../support/app'
 import { binaryDatabases, killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
-import { jsonLog } from '../../src/log'
+import { flushLog, jsonLog } from '../../src/log'
 import { binaryCopy, rawExchange } from './processes'
 
 // The binary on this run's database: Postgres when the run has one, else PGlite.
@@ -169,6 +169,21 @@ describe('Running it: hostile clients are bounded by the server and others are s
 	})
 })
 
+/** What jsonLog writes to stdout for these fields: the lines logged before are flushed first. */
+async function writtenBy(fields: Record<string, unknown>): Promise<string> {
+	await flushLog(0)
+	const written: string[] = []
+	const write = process.stdout.write
+	process.stdout.write = ((text: string) => written.push(text) > 0) as typeof process.stdout.write
+	try {
+		jsonLog(fields)
+		await flushLog(0)
+	} finally {
+		process.stdout.write = write
+	}
+	return written.join('')
+}
+
 describe('Running it: logs and headers', () => {
 	test('the JSON log has one line per request with request_id, method, route, status, ms, user_id, and never a token or a secret', async () => {
 		const user = newUser()
@@ -225,33 +240,19 @@ describe('Running it: logs and headers', () => {
 	test('a token or the values of a failed query inside an error still never reach a log line', async () => {
 		const token = await sign({ sub: newUser() })
 		const error = new Error(`Failed query: insert into "tasks" values ($1, $2)\nparams: ${token},private title`)
-		const written: string[] = []
-		const write = process.stdout.write
-		process.stdout.write = ((text: string) => written.push(text) > 0) as typeof process.stdout.write
-		try {
-			jsonLog({ level: 'error', error: String(error), stack: error.stack, header: `Bearer ${token}` })
-		} finally {
-			process.stdout.write = write
-		}
-		const line = JSON.parse(written.join('')) as { error: string; header: string }
-		expect(written.join('')).not.toContain(token.split('.')[2] as string)
-		expect(written.join('')).not.toContain('private title')
+		const written = await writtenBy({ level: 'error', error: String(error), stack: error.stack, header: `Bearer ${token}` })
+		const line = JSON.parse(written) as { error: string; header: string }
+		expect(written).not.toContain(token.split('.')[2] as string)
+		expect(written).not.toContain('private title')
 		expect(line.error).toContain('Failed query: insert into "tasks"')
 		expect(line.header).toBe('Bearer [token]')
 	})
 
-	test('the values of a failed query are masked in a line that holds no token', () => {
+	test('the values of a failed query are masked in a line that holds no token', async () => {
 		const error = new Error('Failed query: update "tasks" set "title" = $1\nparams: private title,42')
-		const written: string[] = []
-		const write = process.stdout.write
-		process.stdout.write = ((text: string) => written.push(text) > 0) as typeof process.stdout.write
-		try {
-			jsonLog({ level: 'error', error: String(error) })
-		} finally {
-			process.stdout.write = write
-		}
-		expect(written.join('')).not.toContain('private title')
-		expect((JSON.parse(written.join('')) as { error: string }).error).toContain('params: [redacted]')
+		const written = await writtenBy({ level: 'error', error: String(error) })
+		expect(written).not.toContain('private title')
+		expect((JSON.parse(written) as { error: string }).error).toContain('params: [redacted]')
 	})
 
 	test('every response carries the security headers and X-Request-Id: success, each error, preflight, docs', async () => {
