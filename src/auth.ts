@@ -83,7 +83,7 @@ export function createVerifier(
 		? { issuer: config.issuer ?? betterAuth.origin, audience: config.audience ?? betterAuth.origin }
 		: {}
 	// The contract holds only the key set's tokens to an iss and aud; a setting that changes nothing
-	// is said once at start rather than left to look as if it did.
+	// is said at start (by each process) rather than left to look as if it did.
 	if (!betterAuth && (config.issuer || config.audience))
 		log({ level: 'warn', msg: 'JWT_ISSUER and JWT_AUDIENCE apply to the tokens of BETTER_AUTH_URL, which is not set: ignored' })
 	const common = { clockTolerance: CLOCK_SKEW_SECONDS, requiredClaims: ['exp'] }
