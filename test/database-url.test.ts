@@ -197,12 +197,10 @@ describe.skipIf(!databaseUrl)("Running it: DATABASE_URL with libpq's host parame
 	})
 
 	test.skipIf(!overSocket)('naming the socket folder, there or percent-encoded as the host: it connects over the socket', async () => {
-		const inParameter = new URL(databaseUrl as string)
-		inParameter.searchParams.set('host', SOCKET_FOLDER)
 		const asHost = new URL(databaseUrl as string)
 		asHost.hostname = encodeURIComponent(SOCKET_FOLDER)
-		for (const url of [inParameter, asHost]) {
-			const { database } = await settled(url.href, opened)
+		for (const url of [withParameter('host', SOCKET_FOLDER), asHost.href]) {
+			const { database } = await settled(url, opened)
 			const [row] = await database.lookups.select({ address: sql<string | null>`inet_client_addr()::text` }).from(sql`(values (1)) as once`)
 			// A client on the socket has no address.
 			expect(row?.address).toBeNull()

@@ -3,7 +3,7 @@ import { spawnSync } from 'bun'
 import { closeSync, constants, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { newUser, sign } from '../support/app'
-import { binaryDatabases, buildBinary, killLeftovers, launchWritingTo, SLOW, temporaryFolder } from '../support/binary'
+import { binaryDatabases, buildBinary, killLeftovers, launchWritingTo, LISTENING, SLOW, temporaryFolder } from '../support/binary'
 
 await buildBinary()
 afterEach(killLeftovers)
@@ -39,7 +39,7 @@ async function startLogging(pipe: ReturnType<typeof logPipe>) {
 	const server = launchWritingTo(pipe.writer, { cwd: temporaryFolder(), env: await binaryDatabases[0]!.settings() })
 	closeSync(pipe.writer)
 	for (const deadline = Date.now() + 20_000; Date.now() < deadline; await Bun.sleep(20)) {
-		const url = /"msg":"listening","url":"(http:[^"]+?)\/?"/.exec(pipe.read())?.[1]
+		const url = LISTENING.exec(pipe.read())?.[1]
 		if (url) return { server, url }
 	}
 	throw new Error(`todo-api did not log "listening": ${pipe.read()}`)

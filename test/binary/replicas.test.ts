@@ -3,7 +3,7 @@ import postgres from 'postgres'
 import journal from '../../drizzle/meta/_journal.json'
 import { MIGRATION_LOCK } from '../../src/database'
 import { asUser, databaseUrl, emptyDatabase, SECRET } from '../support/app'
-import { buildBinary, killLeftovers, over, printed, SLOW, startBinary, temporaryFolder } from '../support/binary'
+import { buildBinary, killLeftovers, over, printed, readyWithin, SLOW, startBinary, temporaryFolder } from '../support/binary'
 
 await buildBinary()
 afterEach(killLeftovers)
@@ -63,10 +63,7 @@ describe.skipIf(!databaseUrl)('Running it: a replica whose migrations wait for a
 			expect((await fetch(`${replica.url}/ready`)).status).toBe(503)
 
 			await stuck`commit`
-			let ready = 503
-			for (const deadline = Date.now() + 20_000; ready !== 200 && Date.now() < deadline; await Bun.sleep(50))
-				ready = (await fetch(`${replica.url}/ready`)).status
-			expect(ready).toBe(200)
+			expect(await readyWithin(replica, 20_000)).toBe(true)
 			const created = await (await asUser(over(replica.url))).post('/api/tasks', { title: 'after the wait' })
 			expect(created.status).toBe(201)
 			expect(await replica.stop('SIGTERM')).toBe(0)

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { codeOf, type Database, type Db, isUnavailable, migrate, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
 import { asUser, databaseUrl, emptyDatabase, newUser, SECRET, sign, testApp } from '../support/app'
-import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
+import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 import { binaryCopy } from './processes'
 
@@ -60,15 +60,6 @@ async function request(running: Running, method: string, path: string, token?: s
 	}
 }
 
-async function servesAgainWithin(running: Running, ms: number): Promise<boolean> {
-	const deadline = Date.now() + ms
-	while (Date.now() < deadline) {
-		if ((await request(running, 'GET', '/ready')).status === 200) return true
-		await Bun.sleep(50)
-	}
-	return false
-}
-
 const UNAVAILABLE = { detail: expect.any(String), error_code: 'SERVICE_UNAVAILABLE' }
 
 // Every kind of request while the database is away: reads, writes, a list with its count.
@@ -111,7 +102,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 			expect(running.process.exitCode).toBeNull()
 
 			proxy.restore()
-			expect(await servesAgainWithin(running, BACK_WITHIN_MS)).toBe(true)
+			expect(await readyWithin(running, BACK_WITHIN_MS)).toBe(true)
 			expect((await request(running, 'GET', `/api/tasks/${before.body.id}`, token)).body).toEqual(before.body)
 			const after = await request(running, 'POST', '/api/tasks', token, { title: 'written after the outage' })
 			expect(after.status).toBe(201)
@@ -136,7 +127,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect(statuses.every((status) => status === 201 || status === 200 || status === 503)).toBe(true)
 		expect(statuses).toContain(503)
 		proxy.restore()
-		expect(await servesAgainWithin(running, BACK_WITHIN_MS)).toBe(true)
+		expect(await readyWithin(running, BACK_WITHIN_MS)).toBe(true)
 		// Every create answered 201 is there; those answered 503 may be or not, but nothing else is.
 		const listed = (await request(running, 'GET', '/api/tasks', token)).body as { title: string }[]
 		const acknowledged = (await Promise.all(burst)).filter((r) => r.status === 201).map((r) => r.body.title)
@@ -179,7 +170,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect((await request(running, 'GET', '/ready')).status).toBe(503)
 		expect(running.stdout().match(/"msg":"database unavailable, retrying"/g)?.length).toBeGreaterThan(3)
 		proxy.restore()
-		expect(await servesAgainWithin(running, BACK_WITHIN_MS)).toBe(true)
+		expect(await readyWithin(running, BACK_WITHIN_MS)).toBe(true)
 		expect((await request(running, 'POST', '/api/tasks', token, { title: 'after a late start' })).status).toBe(201)
 		expect(await running.stop('SIGTERM')).toBe(0)
 		expect(running.output()).not.toContain(PASSWORD)

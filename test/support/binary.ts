@@ -90,7 +90,7 @@ export function copyBinaryAlone(): string {
 
 type Env = Record<string, string | undefined>
 
-const LISTENING = /"msg":"listening","url":"(http:\/\/[^"]+?)\/?"/
+export const LISTENING = /"msg":"listening","url":"(http:\/\/[^"]+?)\/?"/
 
 function settingsOf(env: Env): Record<string, string> {
 	// Only these settings reach the child: nothing leaks in from the environment of the test run.
@@ -312,6 +312,16 @@ export async function heldRequest(
 			return status ? Number(status) : undefined
 		}
 	}
+}
+
+/** Whether /ready answers 200 within `ms`; each try that gets no answer within 10 s fails the wait. */
+export async function readyWithin(running: Pick<Running, 'url'>, ms: number): Promise<boolean> {
+	const deadline = Date.now() + ms
+	while (Date.now() < deadline) {
+		if ((await fetch(`${running.url}/ready`, { signal: AbortSignal.timeout(10_000) })).status === 200) return true
+		await Bun.sleep(50)
+	}
+	return false
 }
 
 /** Resolves once the process has printed `text`; a process that exits first fails the wait. */
