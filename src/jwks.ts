@@ -1,5 +1,6 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
 import type { Log } from './log'
+import { readAtMost } from './stream'
 
 export interface KeySetOptions {
 	/** How long no fetch follows one that failed or did not hold the kid asked for, so that a flood
@@ -9,6 +10,9 @@ export interface KeySetOptions {
 	maxAgeMs?: number
 	timeoutMs?: number
 }
+
+// Better Auth's keys take under a kilobyte each; a body past this is not a key set, and is not held.
+const MAX_KEY_SET_BYTES = 1024 * 1024
 
 /** No key set has ever been fetched, so no asymmetric token can be checked. */
 export class KeySetUnavailable extends Error {}
@@ -38,7 +42,9 @@ export function remoteKeySet(
 				headers: { accept: 'application/json, application/jwk-set+json' }
 			})
 			if (response.status !== 200) throw new Error(`HTTP ${response.status}`)
-			keys = createLocalJWKSet((await response.json()) as JSONWebKeySet)
+			const body = await readAtMost(response.body, MAX_KEY_SET_BYTES)
+			if (!body) throw new Error(`the key set is larger than ${MAX_KEY_SET_BYTES} bytes`)
+			keys = createLocalJWKSet(JSON.parse(new TextDecoder().decode(body)) as JSONWebKeySet)
 			loadedAt = Date.now()
 		} catch (error) {
 			quiet()

@@ -112,6 +112,47 @@ describe('Authentication: the JWKS of BETTER_AUTH_URL', () => {
 })
 
 describe('Authentication: when the JWKS cannot be fetched', () => {
+	// Better Auth's key set behind a server that pads it to `bytes` and sends it in chunks, with no length.
+	const paddedKeySet = (bytes: number) =>
+		Bun.serve({
+			hostname: '127.0.0.1',
+			port: 0,
+			async fetch() {
+				const { keys } = (await (await fetch(`${auth.url}/api/auth/jwks`)).json()) as { keys: unknown[] }
+				const body = new TextEncoder().encode(JSON.stringify({ keys, padding: '' }))
+				const padded = new Uint8Array(bytes).fill(0x20)
+				padded.set(body.subarray(0, -2))
+				padded.set(body.subarray(-2), bytes - 2)
+				return new Response(
+					new ReadableStream({
+						start(controller) {
+							for (let at = 0; at < bytes; at += 65_536) controller.enqueue(padded.slice(at, at + 65_536))
+							controller.close()
+						}
+					})
+				)
+			}
+		})
+
+	test('a key set past 1 MiB is not read: its tokens get 401 and the log says why; the same keys within it pass', async () => {
+		const token = await auth.token(await auth.signUp())
+		const large = paddedKeySet(1024 * 1024 + 1)
+		const within = paddedKeySet(1024 * 1024)
+		try {
+			const lines: Record<string, unknown>[] = []
+			const log = (fields: Record<string, unknown>) => lines.push(fields)
+			const refusing = await jwksApp(large.url.origin, { issuer: auth.url, audience: auth.url, log })
+			expect(await status(refusing, token)).toBe(401)
+			expect(lines).toContainEqual(
+				expect.objectContaining({ msg: 'cannot fetch the JWKS', error: expect.stringContaining('larger than 1048576 bytes') })
+			)
+			const accepting = await jwksApp(within.url.origin, { issuer: auth.url, audience: auth.url })
+			expect(await status(accepting, token)).toBe(200)
+		} finally {
+			await Promise.all([large.stop(true), within.stop(true)])
+		}
+	})
+
 	test('cached keys still pass, unknown kids get 401 (not 500), and the log says why', async () => {
 		const lines: Record<string, unknown>[] = []
 		const log = (fields: Record<string, unknown>) => lines.push(fields)
