@@ -223,10 +223,11 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 		)
 		.use(taskRoutes(database, verify))
 
+	// Elysia answers HEAD wherever there is a GET, so an Allow that lists GET lists HEAD too.
 	const methods = new Map<string, string[]>()
 	for (const { method, path } of app.routes) {
 		if (method === 'OPTIONS' || path.includes('*')) continue
-		methods.set(path, [...(methods.get(path) ?? []), method])
+		methods.set(path, [...(methods.get(path) ?? []), ...(method === 'GET' ? ['GET', 'HEAD'] : [method])])
 	}
 	for (const [path, allowed] of methods)
 		routePatterns.push({ pattern: new RegExp(`^${path.replace(/:\w+/g, '[^/]+')}/?$`), methods: allowed })

@@ -111,18 +111,18 @@ describe('An unknown route: 404 NOT_FOUND', () => {
 
 describe('A known route with a wrong method: 405 METHOD_NOT_ALLOWED with Allow', () => {
 	const cases: [string, string, string[]][] = [
-		['DELETE', '/api/tasks', ['GET', 'POST']],
-		['PUT', '/api/tasks', ['GET', 'POST']],
-		['PATCH', '/api/tasks', ['GET', 'POST']],
-		['POST', '/api/tasks/1', ['GET', 'PUT', 'DELETE']],
-		['PATCH', '/api/tasks/1', ['GET', 'PUT', 'DELETE']],
+		['DELETE', '/api/tasks', ['GET', 'HEAD', 'POST']],
+		['PUT', '/api/tasks', ['GET', 'HEAD', 'POST']],
+		['PATCH', '/api/tasks', ['GET', 'HEAD', 'POST']],
+		['POST', '/api/tasks/1', ['GET', 'HEAD', 'PUT', 'DELETE']],
+		['PATCH', '/api/tasks/1', ['GET', 'HEAD', 'PUT', 'DELETE']],
 		['GET', '/api/tasks/1/complete', ['PATCH']],
 		['PUT', '/api/tasks/1/complete', ['PATCH']],
 		['POST', '/api/tasks/1/complete', ['PATCH']],
 		['DELETE', '/api/tasks/1/complete', ['PATCH']],
-		['POST', '/health', ['GET']],
-		['DELETE', '/ready', ['GET']],
-		['POST', '/docs/json', ['GET']]
+		['POST', '/health', ['GET', 'HEAD']],
+		['DELETE', '/ready', ['GET', 'HEAD']],
+		['POST', '/docs/json', ['GET', 'HEAD']]
 	]
 	for (const [method, path, allowed] of cases)
 		test(`${method} ${path}: Allow ${allowed.join(', ')}`, async () => {
