@@ -15,7 +15,7 @@ import {
 	ServiceUnavailable,
 	ValidationFailed
 } from './errors'
-import type { Log } from './log'
+import { errorFields, type Log } from './log'
 import { readAtMost } from './stream'
 import { ErrorBody } from './tasks/model'
 import { taskRoutes } from './tasks/routes'
@@ -132,9 +132,8 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 		log({
 			level: 'error',
 			request_id: started.get(request)?.id,
-			error: String(error),
 			code: codeOf(error),
-			stack: (error as Error)?.stack
+			...errorFields(error)
 		})
 		return new InternalError()
 	}

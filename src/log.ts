@@ -1,11 +1,20 @@
 export type Log = (fields: Record<string, unknown>) => void
 
 // Whatever reaches the log (an error's message, a driver's text) may quote a request: a bearer
-// token, or the values a failed query was given, which are users' data. Both are masked.
+// token, or the values a failed query was given, which are users' data. Both are masked. Drizzle
+// ends its message with the values, and a value may hold line breaks: all that follows is masked.
 const TOKEN = /\beyJ[\w-]*\.[\w-]+\.[\w-]*/g
-const QUERY_VALUES = /^(\s*params:).*$/gm
+const QUERY_VALUES = /^(\s*params:)[\s\S]*/m
 
 export const redact = (text: string) => text.replace(TOKEN, '[token]').replace(QUERY_VALUES, '$1 [redacted]')
+
+/** An error for the log: its text, and its stack without the copy of that text it starts with, so
+ * that no frame follows a failed query's values, which the log masks to the end. */
+export function errorFields(error: unknown): { error: string; stack?: string } {
+	const text = String(error)
+	if (!(error instanceof Error) || !error.stack) return { error: text }
+	return { error: text, stack: error.stack.startsWith(text) ? error.stack.slice(text.length + 1) : error.stack }
+}
 
 const redactStrings = (_key: string, value: unknown) => (typeof value === 'string' ? redact(value) : value)
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Socket } from 'node:net'
-import { newUser, ORIGIN, SECRET, sign } from '../support/app'
+import { newUser, ORIGIN, SECRET, sign, testDatabase } from '../support/app'
 import { binaryDatabases, killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
-import { flushLog, jsonLog } from '../../src/log'
+import { sql } from 'drizzle-orm'
+import { errorFields, flushLog, jsonLog } from '../../src/log'
 import { binaryCopy, rawExchange } from './processes'
 
 // The binary on this run's database: Postgres when the run has one, else PGlite.
@@ -253,6 +254,18 @@ describe('Running it: logs and headers', () => {
 		const written = await writtenBy({ level: 'error', error: String(error) })
 		expect(written).not.toContain('private title')
 		expect((JSON.parse(written) as { error: string }).error).toContain('params: [redacted]')
+	})
+
+	test('a failed query whose values hold line breaks: all of them masked, and the stack keeps its frames', async () => {
+		const { db } = await testDatabase()
+		const failure = await db.execute(sql`select ${'private title\nprivate description\n    at a made-up frame'}::int`).catch((e: unknown) => e)
+		expect(failure).toBeInstanceOf(Error)
+		const written = await writtenBy({ level: 'error', ...errorFields(failure) })
+		expect(written).not.toContain('private')
+		expect(written).not.toContain('made-up')
+		const line = JSON.parse(written) as { error: string; stack: string }
+		expect(line.error).toContain('Failed query: select $1::int\nparams: [redacted]')
+		expect(line.stack).toStartWith('    at ')
 	})
 
 	test('every response carries the security headers and X-Request-Id: success, each error, preflight, docs', async () => {
