@@ -106,9 +106,13 @@ function driverUrl(url: string): { url: string; target: Target; pooled: boolean;
 
 // A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
 // no error for many minutes, and postgres.js waits that long for an answer: every request on such
-// a connection would hang. A statement unanswered after this long is taken for that: the whole pool
-// is dropped, which fails its statements as unavailable (503), and a fresh pool serves what follows.
+// a connection would hang. A statement its connection has been running this long, unanswered, is
+// taken for that: the whole pool is dropped, which fails its statements as unavailable (503), and a
+// fresh pool serves what follows. The time a statement waits in the pool's queue, or behind another
+// on its connection, does not count: a few slow searches would otherwise drop a pool that is well,
+// and fail other users' statements with it.
 export const STATEMENT_DEADLINE_MS = 5_000
+const DEADLINE_CHECK_MS = 1_000
 
 /**
  * Settings of the Postgres sessions for searches and other orders, whose cost a user sets: many long
@@ -171,7 +175,15 @@ function guardedPool(open: () => Sql): GuardedPool {
 	}
 	const watch = <T extends Statement>(statement: T, pool: Sql): T => {
 		if (migrating) return statement
-		const timer = setTimeout(() => replace(pool), STATEMENT_DEADLINE_MS)
+		// postgres.js marks a query active while its connection runs it; a transaction is not a query,
+		// and counts from the start.
+		const query = statement as T & { active?: boolean }
+		let running = 0
+		let timer = setTimeout(function check() {
+			running = query.active === false ? 0 : running + DEADLINE_CHECK_MS
+			if (running > STATEMENT_DEADLINE_MS) replace(pool)
+			else timer = setTimeout(check, DEADLINE_CHECK_MS)
+		}, DEADLINE_CHECK_MS)
 		// Promise.prototype.then observes a postgres.js query without starting it, as its own then would.
 		Promise.prototype.then.call(statement, () => clearTimeout(timer), () => clearTimeout(timer))
 		return statement

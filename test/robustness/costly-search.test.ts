@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
+import { LIST_PIPELINE, SEARCH_POOL_SIZE } from '../../src/database'
 import { MAX_SEARCH } from '../../src/tasks/model'
 import { asUser, databaseUrl, testApp } from '../support/app'
 
@@ -11,22 +12,42 @@ describe.skipIf(!databaseUrl)('A search that costs the database seconds (Postgre
 	const other = postgres(databaseUrl ?? '', { max: 1, onnotice: () => {} })
 	afterAll(() => other.end())
 
-	test('Postgres stops it, it answers 503, another user searches meanwhile, and nothing is left running', async () => {
+	type User = Awaited<ReturnType<typeof asUser>>
+	const half = 'a'.repeat((MAX_SEARCH - 1) / 2)
+	const costly = (user: User) => user.get(`/api/tasks?q=${half}b${half}`)
+	const running = () => other`select 1 from pg_stat_activity where state = 'active' and query like '%ilike%' and pid <> pg_backend_pid()`
+
+	async function mallorysAndBobs(): Promise<[User, User]> {
 		const app = await testApp()
 		const [mallory, bob] = await Promise.all([asUser(app), asUser(app)])
 		await other`insert into tasks (user_id, title, description)
 			select ${mallory.sub}, 'long', repeat('a', 10000) from generate_series(1, ${TASKS})`
 		await bob.post('/api/tasks', { title: 'Buy milk' })
-		const half = 'a'.repeat((MAX_SEARCH - 1) / 2)
-		const costly = mallory.get(`/api/tasks?q=${half}b${half}`)
-		const running = () => other`select 1 from pg_stat_activity where state = 'active' and query like '%ilike%' and pid <> pg_backend_pid()`
+		return [mallory, bob]
+	}
+
+	test('Postgres stops it, it answers 503, another user searches meanwhile, and nothing is left running', async () => {
+		const [mallory, bob] = await mallorysAndBobs()
+		const reply = costly(mallory)
 		while ((await running()).length === 0) await Bun.sleep(10)
 
 		const search = await bob.get('/api/tasks?q=MILK')
 		expect([search.status, search.body.map((task: { title: string }) => task.title)]).toEqual([200, ['Buy milk']])
-		const reply = await costly
-		expect([reply.status, reply.body.error_code]).toEqual([503, 'SERVICE_UNAVAILABLE'])
+		expect([(await reply).status, (await reply).body.error_code]).toEqual([503, 'SERVICE_UNAVAILABLE'])
 		expect(await running()).toHaveLength(0)
 		expect((await bob.get('/api/tasks?q=milk&sort=title')).status).toBe(200)
 	})
+
+	// Each connection for searches holds LIST_PIPELINE of them, and one more waits in the pool's
+	// queue: the last ones wait twice Postgres's limit before they run, longer than the statement
+	// deadline, yet nothing is stalled.
+	test('more of them than the pool holds: each is stopped by Postgres, and the search of another user queued behind them answers', async () => {
+		const [mallory, bob] = await mallorysAndBobs()
+		const replies = Array.from({ length: SEARCH_POOL_SIZE * (LIST_PIPELINE + 1) }, () => costly(mallory))
+		while ((await running()).length < SEARCH_POOL_SIZE) await Bun.sleep(10)
+
+		const search = await bob.get('/api/tasks?q=MILK')
+		expect([search.status, search.body.map((task: { title: string }) => task.title)]).toEqual([200, ['Buy milk']])
+		for (const reply of await Promise.all(replies)) expect([reply.status, reply.body.error_code]).toEqual([503, 'SERVICE_UNAVAILABLE'])
+	}, 60_000)
 })
