@@ -1,13 +1,21 @@
 import { type Context, Elysia, t } from 'elysia'
 import { authentication, type Verifier } from '../auth'
-import type { Pools } from '../database'
-import { ResourceNotFound } from '../errors'
+import { codeOf, type Pools } from '../database'
+import { ResourceNotFound, ValidationFailed } from '../errors'
 import { Completion, ErrorBody, ListQuery, Task, TaskId, TaskInput } from './model'
 import { createTask, deleteTask, getTask, listTasks, setCompleted, updateTask } from './queries'
 
 const found = (task: Task | undefined): Task => {
 	if (!task) throw new ResourceNotFound()
 	return task
+}
+
+// Postgres writes a list as one value, of at most 1 GB (54000, program_limit_exceeded): a user with
+// that much cannot have every task at once, but can have them page by page.
+const whole = (error: unknown): never => {
+	if (codeOf(error) === '54000')
+		throw new ValidationFailed('The list is too large to send at once: ask for it in pages, with "limit" and "offset".')
+	throw error
 }
 
 // JSON the database wrote, sent as it is: not checked against the schema, which documents it.
@@ -39,7 +47,7 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 		.get(
 			'',
 			async ({ userId, query, set }) => {
-				const { page, total } = await listTasks({ reads, searches }, userId, query)
+				const { page, total } = await listTasks({ reads, searches }, userId, query).catch(whole)
 				set.headers['x-total-count'] = String(total)
 				return sentAsIs(set, page)
 			},
