@@ -12,7 +12,7 @@ const found = (task: Task | undefined): Task => {
 
 // Postgres writes a list as one value, of at most 1 GB (54000, program_limit_exceeded): a user with
 // that much cannot have every task at once, but can have them page by page.
-const whole = (error: unknown): never => {
+const tooLargeForOneList = (error: unknown): never => {
 	if (codeOf(error) === '54000')
 		throw new ValidationFailed('The list is too large to send at once: ask for it in pages, with "limit" and "offset".')
 	throw error
@@ -47,7 +47,7 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 		.get(
 			'',
 			async ({ userId, query, set }) => {
-				const { page, total } = await listTasks({ reads, searches }, userId, query).catch(whole)
+				const { page, total } = await listTasks({ reads, searches }, userId, query).catch(tooLargeForOneList)
 				set.headers['x-total-count'] = String(total)
 				return sentAsIs(set, page)
 			},

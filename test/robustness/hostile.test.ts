@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Socket } from 'node:net'
+import { sql } from 'drizzle-orm'
 import { newUser, ORIGIN, SECRET, sign, testDatabase } from '../support/app'
 import { binaryDatabases, killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
-import { sql } from 'drizzle-orm'
 import { errorFields, flushLog, jsonLog } from '../../src/log'
 import { binaryCopy, rawExchange } from './processes'
 
