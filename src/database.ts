@@ -160,8 +160,13 @@ interface GuardedPool {
 	end(): Promise<void>
 }
 
+// What a pool still runs when it is closed, after the server's drain, belongs to requests already
+// cut off: it gets this long, so that the close fits in the shutdown's grace however the database is.
+const CLOSE_TIMEOUT_S = 1
+
 function guardedPool(open: () => Sql): GuardedPool {
 	let current = open()
+	let closed = false
 	const swap = (timeout?: number) => {
 		const old = current
 		current = open()
@@ -171,7 +176,7 @@ function guardedPool(open: () => Sql): GuardedPool {
 		void old.end({ timeout })
 	}
 	const replace = (stalled: Sql) => {
-		if (stalled === current) swap(0)
+		if (stalled === current && !closed) swap(0)
 	}
 	const watch = <T extends Statement>(statement: T, pool: Sql): T => {
 		if (migrating) return statement
@@ -211,7 +216,14 @@ function guardedPool(open: () => Sql): GuardedPool {
 			}
 		}
 	})
-	return { sql, reopen: () => swap(), end: () => current.end({ timeout: 5 }) }
+	return {
+		sql,
+		reopen: () => swap(),
+		end() {
+			closed = true
+			return current.end({ timeout: CLOSE_TIMEOUT_S })
+		}
+	}
 }
 
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
@@ -378,6 +390,13 @@ const UNAVAILABLE_CODES = new Set([
 	'ENOTFOUND',
 	'EAI_AGAIN',
 	'EHOSTUNREACH',
+	// The route to the database gone: an interface or a VPN link down, no route for its address.
+	'ENETUNREACH',
+	'ENETDOWN',
+	'ENETRESET',
+	'EHOSTDOWN',
+	'ECONNABORTED',
+	'EADDRNOTAVAIL',
 	'CONNECT_TIMEOUT',
 	'CONNECTION_CLOSED',
 	'CONNECTION_ENDED',

@@ -54,11 +54,12 @@ export async function serve(config: Config): Promise<void> {
 
 	app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: MAX_BODY_BYTES_BUN, reusePort: isWorker || workers > 1 })
 	const url = app.server?.url.href
-	if (isWorker) jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })
-	else {
-		jsonLog({ level: 'info', msg: 'listening', url, database: database.kind, workers, version: pkg.version })
-		await startup
-		if (workers > 1) children = superviseWorkers(workers - 1, app.server?.port ?? config.port, jsonLog)
-	}
-	if (isWorker) followParent(() => stop('SIGTERM'))
+	if (isWorker) {
+		jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })
+		followParent(() => stop('SIGTERM'))
+	} else jsonLog({ level: 'info', msg: 'listening', url, database: database.kind, workers, version: pkg.version })
+	// A start that fails once listening (the database reached at last refuses it) ends the process,
+	// a worker's too: the primary then restarts it, where it would otherwise answer 503 for good.
+	await startup
+	if (workers > 1) children = superviseWorkers(workers - 1, app.server?.port ?? config.port, jsonLog)
 }

@@ -5,7 +5,7 @@ import type { Log } from './log'
 /** Set on the processes the primary spawns: they serve, but neither migrate nor spawn. */
 export const WORKER_ENV = 'TODO_API_WORKER'
 /** The primary's pid, so a worker can tell at once whether its primary is still there. */
-const PRIMARY_ENV = 'TODO_API_PRIMARY'
+export const PRIMARY_ENV = 'TODO_API_PRIMARY'
 
 // A worker that keeps dying is not restarted forever: at most this many restarts a minute.
 const RESTARTS_PER_MINUTE = 10

@@ -5,6 +5,7 @@ import { codeOf, type Database, type Db, isUnavailable, migrate, openDatabase, S
 import { asUser, databaseUrl, emptyDatabase, newUser, SECRET, sign, testApp } from '../support/app'
 import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
+import { PRIMARY_ENV, WORKER_ENV } from '../../src/workers'
 import { binaryCopy } from './processes'
 
 // The shared Postgres server is never stopped: a proxy of the test's own stands between the binary
@@ -85,6 +86,15 @@ async function everyRouteIs503(running: Running, token: string, id: number) {
 	expect((await request(running, 'GET', '/health')).body).toEqual({ status: 'ok' })
 }
 
+// This machine's sandbox answers a connect to an address without a route with ECONNREFUSED, so the
+// kernel's other answers are built here the way Bun's sockets raise them, inside Drizzle's wrapper.
+test('every error of a connect whose route to the database is gone counts as unavailable (503), as a refused one does', () => {
+	for (const code of ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENETRESET', 'EHOSTDOWN', 'ECONNABORTED', 'EADDRNOTAVAIL']) {
+		const socket = Object.assign(new Error(`connect ${code} 10.0.0.1:5432`), { code, syscall: 'connect' })
+		expect([code, isUnavailable(new Error('Failed query: select 1', { cause: socket }))]).toEqual([code, true])
+	}
+})
+
 describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes back (Postgres)', () => {
 	for (const [how, takeAway] of [
 		['stopped (port closed, connections reset)', (proxy: TcpProxy) => proxy.cut()],
@@ -147,6 +157,40 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 			const waited = Bun.sleep(4 * STATEMENT_DEADLINE_MS).then(() => 'still waiting')
 			expect(await Promise.race([lost, waited])).toBe('unavailable')
 		}), 30_000)
+
+	test('SIGTERM while a request waits on a database gone silent: the exit is still 0, within the grace', async () => {
+		const { proxy, env } = await behindProxy()
+		const running = await startBinary({ binary, cwd: temporaryFolder(), env: { ...env, WORKERS: '1' } })
+		const token = await sign({ sub: newUser() })
+		// Opens a connection for writes and one for lists, which the silence then holds.
+		expect((await request(running, 'POST', '/api/tasks', token, { title: 'before the silence' })).status).toBe(201)
+		expect((await request(running, 'GET', '/api/tasks', token)).status).toBe(200)
+		proxy.silenceOpen()
+		const waiting = request(running, 'GET', '/api/tasks', token).catch(() => 'cut off')
+		await Bun.sleep(500)
+		expect(await running.stop('SIGTERM')).toBe(0)
+		expect(running.stdout()).toContain('"msg":"stopping"')
+		await waiting
+	}, 30_000)
+
+	test('a worker that listened while the database was away, then finds it refuses it for good, exits 1 as the primary does', async () => {
+		const { proxy, env } = await behindProxy()
+		const missing = new URL(env.DATABASE_URL)
+		missing.pathname = `/no_such_database_${process.pid}`
+		proxy.cut()
+		const worker = await startBinary({
+			binary,
+			cwd: temporaryFolder(),
+			// As the primary starts its workers.
+			env: { ...env, DATABASE_URL: missing.href, [WORKER_ENV]: '1', [PRIMARY_ENV]: String(process.pid) },
+			listening: /"msg":"worker listening","url":"(http:\/\/[^"]+?)\/?"/
+		})
+		expect((await request(worker, 'GET', '/ready')).status).toBe(503)
+		proxy.restore()
+		const exited = await Promise.race([worker.process.exited, Bun.sleep(ANSWER_WITHIN_MS).then(() => 'still running')])
+		expect(exited).toBe(1)
+		expect(worker.stderr()).toContain(`database "no_such_database_${process.pid}" does not exist`)
+	})
 
 	test('down at start: it listens, /health 200, /ready and the API 503 with a log line a try, then migrates and serves', async () => {
 		const { proxy, env } = await behindProxy()

@@ -146,15 +146,16 @@ export interface Running {
 }
 
 /**
- * Starts the binary (PORT=0 unless given) and resolves once it logs that it listens,
- * with the URL it listens on.
+ * Starts the binary (PORT=0 unless given) and resolves once it logs that it listens (the line
+ * `listening` matches, the primary's unless given), with the URL it listens on.
  */
 export async function startBinary({
 	binary = BINARY,
 	cwd,
 	env,
-	timeoutMs = 20_000
-}: { binary?: string; cwd: string; env: Env; timeoutMs?: number }): Promise<Running> {
+	timeoutMs = 20_000,
+	listening = LISTENING
+}: { binary?: string; cwd: string; env: Env; timeoutMs?: number; listening?: RegExp }): Promise<Running> {
 	const { child, printed, drained } = launch(binary, [], cwd, env)
 	const running: Running = {
 		url: '',
@@ -171,7 +172,7 @@ export async function startBinary({
 	}
 	const deadline = Date.now() + timeoutMs
 	while (Date.now() < deadline) {
-		const match = LISTENING.exec(printed.stdout)
+		const match = listening.exec(printed.stdout)
 		if (match?.[1]) {
 			running.url = match[1].replace('0.0.0.0', '127.0.0.1')
 			return running
