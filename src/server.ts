@@ -16,6 +16,16 @@ const LOG_FLUSH_MS = 1_000
 // that the app's reader, which stops at 64 KiB whatever the size announced, answers in JSON.
 const MAX_BODY_BYTES_BUN = 2 ** 31 - 1
 
+// SO_REUSEPORT shares a port with any process of the same user that sets it too: another todo-api
+// left running there would silently take part of the connections. Bound alone first, the port is
+// refused when it is taken (PORT=0 picks one), and only then shared with the workers.
+function ownPort({ host, port }: Pick<Config, 'host' | 'port'>): number {
+	const alone = Bun.listen({ hostname: host, port, socket: { data() {} } })
+	const owned = alone.port
+	alone.stop(true)
+	return owned
+}
+
 /** Opens the database, migrates (the primary only), listens, and runs the workers until a signal. */
 export async function serve(config: Config): Promise<void> {
 	const isWorker = process.env[WORKER_ENV] !== undefined
@@ -52,7 +62,9 @@ export async function serve(config: Config): Promise<void> {
 	process.on('SIGTERM', () => stop('SIGTERM'))
 	process.on('SIGINT', () => stop('SIGINT'))
 
-	app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: MAX_BODY_BYTES_BUN, reusePort: isWorker || workers > 1 })
+	const reusePort = isWorker || workers > 1
+	const port = workers > 1 ? ownPort(config) : config.port
+	app.listen({ port, hostname: config.host, maxRequestBodySize: MAX_BODY_BYTES_BUN, reusePort })
 	const url = app.server?.url.href
 	if (isWorker) {
 		jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })

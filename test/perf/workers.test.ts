@@ -105,6 +105,16 @@ describe('WORKERS: processes serving one port', () => {
 		for (const pid of workers) expect(alive(pid)).toBe(false)
 	}, SLOW)
 
+	test.skipIf(!databaseUrl)('a second todo-api on the port the workers share is refused, as with one process', async () => {
+		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '2' }
+		const running = await startBinary({ cwd: temporaryFolder(), env })
+		const second = await runBinary([], { cwd: temporaryFolder(), env: { ...env, PORT: new URL(running.url).port } })
+		expect([second.code, second.listened]).toEqual([1, false])
+		expect(second.stderr).toContain('todo-api: cannot start: Failed to listen')
+		expect((await asUser(over(running.url)).then((user) => user.get('/api/tasks'))).status).toBe(200)
+		expect(await running.stop('SIGTERM')).toBe(0)
+	}, SLOW)
+
 	test.skipIf(!databaseUrl)('a worker that dies is replaced; one left without its primary stops by itself', async () => {
 		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '2' }
 		const running = await startBinary({ cwd: temporaryFolder(), env })
