@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { codeOf, type Database, type Db, isUnavailable, migrate, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
 import { asUser, databaseUrl, emptyDatabase, newUser, SECRET, sign, testApp } from '../support/app'
-import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder } from '../support/binary'
+import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder, WORKER_LISTENING } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 import { PRIMARY_ENV, WORKER_ENV } from '../../src/workers'
 import { binaryCopy } from './processes'
@@ -183,7 +183,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 			cwd: temporaryFolder(),
 			// As the primary starts its workers.
 			env: { ...env, DATABASE_URL: missing.href, [WORKER_ENV]: '1', [PRIMARY_ENV]: String(process.pid) },
-			listening: /"msg":"worker listening","url":"(http:\/\/[^"]+?)\/?"/
+			listening: WORKER_LISTENING
 		})
 		expect((await request(worker, 'GET', '/ready')).status).toBe(503)
 		proxy.restore()

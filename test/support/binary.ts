@@ -91,6 +91,8 @@ export function copyBinaryAlone(): string {
 type Env = Record<string, string | undefined>
 
 export const LISTENING = /"msg":"listening","url":"(http:\/\/[^"]+?)\/?"/
+/** The line a worker logs once it listens, as the primary logs LISTENING. */
+export const WORKER_LISTENING = /"msg":"worker listening","url":"(http:\/\/[^"]+?)\/?"/
 
 function settingsOf(env: Env): Record<string, string> {
 	// Only these settings reach the child: nothing leaks in from the environment of the test run.
