@@ -5,8 +5,8 @@
 // bench/run.ts starts as many of these as the binary runs processes, on one port, and drives them
 // like the binary.
 import postgres from 'postgres'
-import { holding, LIST_PIPELINE, PLANNED_ONCE, POOL_SIZE } from '../src/database'
-import { openEmbedded } from '../src/embedded'
+import { holding, LIST_PIPELINE, PLANNED_ONCE, POOL_SIZE } from '../src/database/postgres'
+import { openEmbedded } from '../src/database/embedded'
 import { TASKS_PER_USER, userId } from './seed'
 import type { BareKind } from './server'
 import { bind, type Statement } from './statements'
@@ -21,7 +21,7 @@ interface Driver {
 
 const statements = JSON.parse(process.env.BARE_STATEMENTS ?? '') as Record<BareKind, Statement>
 
-// Connections as the API has them (src/database.ts): lists on a pool of POOL_SIZE whose statements
+// Connections as the API has them (src/database/postgres.ts): lists on a pool of POOL_SIZE whose statements
 // are planned once, each connection LIST_PIPELINE deep, reads of a task by its id pipelined on one
 // connection of their own.
 async function driver(): Promise<Driver> {

@@ -2,7 +2,7 @@
 import type { PGlite } from '@electric-sql/pglite'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { PLANNED_ONCE } from '../src/database'
+import { PLANNED_ONCE } from '../src/database/postgres'
 import type { Doomed } from './seed'
 import { TASKS_PER_USER, USER_BASE, USERS } from './seed'
 import { bind, type Kind, type Statement } from './statements'
@@ -46,7 +46,7 @@ const pick: Record<Kind, string> = {
 	delete: `\\set id :doomed_base + :client_id + :clients * :n\n\\set n :n + 1\n\\set uid ${USER_BASE + USERS} + (:id - :doomed_base) % ${USERS} + 1`
 }
 
-export function pgbenchScript(kind: Kind, statements: Statement[]): { script: string; constants: Record<string, string> } {
+function pgbenchScript(kind: Kind, statements: Statement[]): { script: string; constants: Record<string, string> } {
 	const constants: Record<string, string> = {}
 	const lines = [pick[kind]]
 	statements.forEach((statement, s) => {

@@ -8,13 +8,13 @@ import { SignJWT } from 'jose'
 
 export const USERS = 1000
 export const TASKS_PER_USER = 20
-export const BIG_TASKS = 100_000
+const BIG_TASKS = 100_000
 
 // Numeric user ids let pgbench compute them (`\set uid USER_BASE + u`) and send the very same
 // parameter the API sends; 16 digits, about the length of real ids.
 export const USER_BASE = 1_000_000_000_000_000
 export const userId = (u: number) => String(USER_BASE + u)
-export const BIG_USER = userId(0)
+const BIG_USER = userId(0)
 
 /** Runs SQL text and returns its rows: the bench's only access to the database. */
 export type Exec = (sql: string) => Promise<Record<string, unknown>[]>

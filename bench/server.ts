@@ -123,7 +123,7 @@ function kiB(pid: number, file: string, field: string): number {
 }
 
 /** The process and all its descendants (the workers it spawned). */
-export function processTree(root: number): number[] {
+function processTree(root: number): number[] {
 	const children = new Map<number, number[]>()
 	for (const entry of readdirSync('/proc')) {
 		if (!/^\d+$/.test(entry)) continue

@@ -1,7 +1,7 @@
 // The SQL each scenario's request sends, captured from the app's own query functions through
 // Drizzle's logger, so the ceilings (pgbench, raw PGlite) run exactly the statements the API runs.
 import type { Logger } from 'drizzle-orm'
-import type { Db } from '../src/database'
+import type { Db, Pools } from '../src/database'
 import { createTask, deleteTask, getTask, listTasks, setCompleted, updateTask } from '../src/tasks/queries'
 import { userId } from './seed'
 
@@ -13,11 +13,11 @@ export interface Statement {
 	params: Param[]
 }
 
-export const KINDS = ['list', 'page', 'get', 'create', 'put', 'patch', 'delete'] as const
+const KINDS = ['list', 'page', 'get', 'create', 'put', 'patch', 'delete'] as const
 export type Kind = (typeof KINDS)[number]
 
 /** What one request of each kind sends; bodies match the load script's (bench/load.lua). */
-export const BODY = { title: 'Bench title', description: 'Written by the bench' }
+const BODY = { title: 'Bench title', description: 'Written by the bench' }
 
 /** The values of a statement's parameters for a request of user `uid` on task `id`. */
 export const bind = (statement: Statement, chosen: { uid: string; id: number }): unknown[] =>
@@ -39,14 +39,14 @@ export function recorder(): Logger & { take(): { sql: string; params: unknown[] 
 	}
 }
 
-const calls: Record<Kind, (db: Db) => Promise<unknown>> = {
-	list: (db) => listTasks({ reads: db, searches: db }, UID, {}),
-	page: (db) => listTasks({ reads: db, searches: db }, UID, { limit: 50 }),
-	get: (db) => getTask(db, UID, ID),
-	create: (db) => createTask(db, UID, { ...BODY, completed: false }),
-	put: (db) => updateTask(db, UID, ID, { ...BODY, completed: true }),
-	patch: (db) => setCompleted(db, UID, ID, true),
-	delete: (db) => deleteTask(db, UID, ID)
+const calls: Record<Kind, (pools: Pools) => Promise<unknown>> = {
+	list: (pools) => listTasks(pools, UID, {}),
+	page: (pools) => listTasks(pools, UID, { limit: 50 }),
+	get: (pools) => getTask(pools, UID, ID),
+	create: (pools) => createTask(pools, UID, { ...BODY, completed: false }),
+	put: (pools) => updateTask(pools, UID, ID, { ...BODY, completed: true }),
+	patch: (pools) => setCompleted(pools, UID, ID, true),
+	delete: (pools) => deleteTask(pools, UID, ID)
 }
 
 class Rollback extends Error {}
@@ -58,7 +58,7 @@ export async function captureStatements(db: Db, log: ReturnType<typeof recorder>
 		try {
 			await db.transaction(async (tx) => {
 				log.take()
-				await calls[kind](tx)
+				await calls[kind]({ writes: tx, reads: tx, searches: tx, lookups: tx })
 				captured[kind] = log.take().map(({ sql, params }) => ({
 					sql,
 					params: params.map((value) =>

@@ -1,27 +1,25 @@
 import { cors } from '@elysiajs/cors'
 import { openapi } from '@elysiajs/openapi'
-import { Elysia, t, ValidationError } from 'elysia'
+import { Elysia, ValidationError } from 'elysia'
 import type { Verifier } from './auth'
 import type { Config } from './config'
-import { codeOf, isUnavailable, ping, type Pools } from './database'
+import type { Pools } from './database'
+import { codeOf, isUnavailable } from './database/unavailable'
+import { readBody } from './body'
 import {
 	ApiError,
 	AuthenticationRequired,
 	InternalError,
 	MethodNotAllowed,
-	PayloadTooLarge,
 	ResourceNotFound,
 	RouteNotFound,
 	ServiceUnavailable,
 	ValidationFailed
 } from './errors'
+import { healthRoutes } from './health'
 import { errorFields, type Log } from './log'
-import { readAtMost } from './stream'
-import { ErrorBody } from './tasks/model'
 import { taskRoutes } from './tasks/routes'
 import pkg from '../package.json'
-
-export const MAX_BODY_BYTES = 64 * 1024
 
 export interface AppDependencies {
 	database: Pools
@@ -35,9 +33,6 @@ export interface AppDependencies {
 
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
-// Bytes that are not UTF-8 are refused, not replaced by U+FFFD and stored.
-const UTF8 = new TextDecoder('utf-8', { fatal: true })
-
 // no-store: a user's tasks must not stay in a shared cache or a shared machine's browser.
 const SECURITY_HEADERS = {
 	'cache-control': 'no-store',
@@ -45,29 +40,6 @@ const SECURITY_HEADERS = {
 	'x-frame-options': 'DENY',
 	'referrer-policy': 'no-referrer',
 	'cross-origin-resource-policy': 'same-site'
-}
-
-// Reads at most MAX_BODY_BYTES, whatever Content-Length claims. Bun refuses a request that gives its
-// length twice, or a length and chunks, and reads no further than a length given: a body of a
-// length within the limit is read whole, which costs a quarter of the CPU of reading its stream.
-// A body that is not a JSON object is recorded and replaced by {}, which every body schema here
-// rejects: it then fails validation after authentication rather than before it, so an anonymous
-// caller learns nothing of the route.
-async function readBody(request: Request, badBodies: WeakMap<Request, string>): Promise<unknown> {
-	const length = request.headers.get('content-length')
-	if (Number(length) > MAX_BODY_BYTES) throw new PayloadTooLarge(MAX_BODY_BYTES)
-	const bytes = length === null ? await readAtMost(request.body, MAX_BODY_BYTES) : await request.arrayBuffer()
-	if (!bytes) throw new PayloadTooLarge(MAX_BODY_BYTES)
-	let body: unknown
-	try {
-		body = JSON.parse(UTF8.decode(bytes))
-	} catch {
-		badBodies.set(request, 'The request body is not valid JSON.')
-		return {}
-	}
-	if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body
-	badBodies.set(request, 'The request body must be a JSON object.')
-	return {}
 }
 
 function validationDetail(error: ValidationError): string {
@@ -109,6 +81,7 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 	function toApiError(code: string | number, error: unknown, request: Request, path: string): ApiError {
 		if (error instanceof ApiError) return error
 		if (error instanceof ValidationError) {
+			// The only params are a task's id (TaskId in tasks/model.ts): a bad one names no task.
 			if (error.type === 'params') return new ResourceNotFound()
 			return new ValidationFailed(badBodies.get(request) ?? validationDetail(error))
 		}
@@ -140,7 +113,7 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 
 	// Elysia reads the path from the 11th character of the URL on, taking every Host to be at least
 	// four characters long: under `Host: api` it routed /zzz/api/tasks to /api/tasks and lost 405s.
-	// The server speaks plain HTTP, so the path starts after "http://" and the Host.
+	// Without that shortcut it finds the path after the Host, as pathOf does.
 	const app = new Elysia({ handler: { standardHostname: false } })
 		.onRequest(({ request, set }) => {
 			const sent = request.headers.get('x-request-id')
@@ -201,25 +174,7 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 				}
 			})
 		)
-		.get('/health', () => ({ status: 'ok' as const }), {
-			response: t.Object({ status: t.Literal('ok') }),
-			detail: { summary: 'The process is running', tags: ['Health'] }
-		})
-		.get(
-			'/ready',
-			async () => {
-				try {
-					await ping(database.db)
-				} catch {
-					throw new ServiceUnavailable()
-				}
-				return { status: 'ready' as const }
-			},
-			{
-				response: { 200: t.Object({ status: t.Literal('ready') }), 503: ErrorBody },
-				detail: { summary: 'The database answers', tags: ['Health'] }
-			}
-		)
+		.use(healthRoutes(database))
 		.use(taskRoutes(database, verify))
 
 	// Elysia answers HEAD wherever there is a GET, so an Allow that lists GET lists HEAD too.

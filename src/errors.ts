@@ -1,5 +1,5 @@
-// Every failure the API reports, one class per meaning. `toBody` in app.ts is the single place
-// that turns them into `{detail, error_code}`.
+// Every failure the API reports, one class per meaning. The onError hook in app.ts is the single
+// place that turns them, and whatever else is thrown (toApiError), into `{detail, error_code}`.
 export class ApiError extends Error {
 	constructor(
 		readonly status: number,

@@ -6,7 +6,7 @@ export type Log = (fields: Record<string, unknown>) => void
 const TOKEN = /\beyJ[\w-]*\.[\w-]+\.[\w-]*/g
 const QUERY_VALUES = /^(\s*params:)[\s\S]*/m
 
-export const redact = (text: string) => text.replace(TOKEN, '[token]').replace(QUERY_VALUES, '$1 [redacted]')
+const redact = (text: string) => text.replace(TOKEN, '[token]').replace(QUERY_VALUES, '$1 [redacted]')
 
 /** An error for the log: its text, and its stack without the copy of that text it starts with, so
  * that no frame follows a failed query's values, which the log masks to the end. */

@@ -1,6 +1,6 @@
 import pkg from '../package.json'
 import { ConfigError, loadConfig } from './config'
-import { compileWasmOnEveryCore, DataDirLocked } from './embedded'
+import { CannotLockDataDir, compileWasmOnEveryCore } from './database/embedded'
 import { tokenCommand, UsageError } from './token'
 import { ownCommand } from './workers'
 
@@ -51,7 +51,7 @@ function reason(error: unknown): string {
 }
 
 main(Bun.argv.slice(2)).catch((error: unknown) => {
-	const known = error instanceof ConfigError || error instanceof UsageError || error instanceof DataDirLocked
-	console.error(`todo-api: ${known ? (error as Error).message : `cannot start: ${reason(error)}`}`)
-	process.exit(known && error instanceof UsageError ? 2 : 1)
+	const known = error instanceof ConfigError || error instanceof UsageError || error instanceof CannotLockDataDir
+	console.error(`todo-api: ${known ? error.message : `cannot start: ${reason(error)}`}`)
+	process.exit(error instanceof UsageError ? 2 : 1)
 })

@@ -2,7 +2,8 @@ import pkg from '../package.json'
 import { createApp } from './app'
 import { createVerifier } from './auth'
 import type { Config } from './config'
-import { migrate, openDatabase } from './database'
+import { openDatabase } from './database'
+import { migrate } from './database/migrate'
 import { flushLog, jsonLog } from './log'
 import { cacheTokens } from './token-cache'
 import { followParent, superviseWorkers, WORKER_ENV, workerCount } from './workers'
@@ -26,7 +27,7 @@ function ownPort({ host, port }: Pick<Config, 'host' | 'port'>): number {
 	return owned
 }
 
-/** Opens the database, migrates (the primary only), listens, and runs the workers until a signal. */
+/** Opens the database, migrates (the primary only), listens, and starts the workers; a signal stops them all. */
 export async function serve(config: Config): Promise<void> {
 	const isWorker = process.env[WORKER_ENV] !== undefined
 	const workers = isWorker ? 1 : workerCount(config.workers, !config.databaseUrl, jsonLog)
@@ -35,11 +36,11 @@ export async function serve(config: Config): Promise<void> {
 	// first. The app is built while the database answers, and listens once both are done; when a
 	// first try cannot reach the database, it listens then, answering /health, and 503 on /ready
 	// and /api until they are done.
-	const { promise: away, resolve: waiting } = Promise.withResolvers<void>()
+	const { promise: databaseAway, resolve: waiting } = Promise.withResolvers<void>()
 	const settled = database.settle(jsonLog, waiting)
-	const startup = isWorker ? settled : settled.then(() => migrate(database.db, jsonLog, waiting))
-	const app = createApp({ database, verify: cacheTokens(createVerifier(config)), config, log: jsonLog, startup })
-	await Promise.race([startup, away])
+	const startup = isWorker ? settled : settled.then(() => migrate(database.writes, jsonLog, waiting))
+	const app = createApp({ database, verify: cacheTokens(createVerifier(config, { log: jsonLog })), config, log: jsonLog, startup })
+	await Promise.race([startup, databaseAway])
 	let children: ReturnType<typeof superviseWorkers> | undefined
 	let stopping = false
 	const stop = async (signal: NodeJS.Signals) => {
@@ -73,5 +74,5 @@ export async function serve(config: Config): Promise<void> {
 	// A start that fails once listening (the database reached at last refuses it) ends the process,
 	// a worker's too: the primary then restarts it, where it would otherwise answer 503 for good.
 	await startup
-	if (workers > 1) children = superviseWorkers(workers - 1, app.server?.port ?? config.port, jsonLog)
+	if (workers > 1) children = superviseWorkers(workers - 1, port, jsonLog)
 }

@@ -1,9 +1,9 @@
 import type { Identity, Verifier } from './auth'
 
 /** Most distinct tokens kept per process; the oldest entry makes room for a new one. */
-export const MAX_CACHED_TOKENS = 10_000
+const MAX_CACHED_TOKENS = 10_000
 /** Longer tokens are verified every time rather than kept, so the cache stays small. */
-export const MAX_CACHED_TOKEN_LENGTH = 2048
+const MAX_CACHED_TOKEN_LENGTH = 2048
 
 /**
  * Remembers what `verify` answered for each token until the end it gave (the token's `exp`, or its

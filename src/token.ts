@@ -9,7 +9,7 @@ function options(args: string[]): { sub?: string; ttl?: string } {
 		return parseArgs({ args, options: { sub: { type: 'string' }, ttl: { type: 'string' } }, strict: true }).values
 	} catch (error) {
 		// parseArgs explains over several lines; the CLI prints one.
-		const reason = (error as Error).message.split('\n')[0]?.replace(/\.$/, '')
+		const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]?.replace(/\.$/, '')
 		throw new UsageError(`${reason} (usage: token --sub USER_ID [--ttl 1h]).`)
 	}
 }

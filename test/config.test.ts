@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig } from '../src/config'
+import { type Config, ConfigError, loadConfig } from '../src/config'
 
 const SECRET = 's'.repeat(32)
 
@@ -108,23 +108,33 @@ describe('Running it: settings', () => {
 		})
 	})
 
+	// The whole Config, typed as one: a setting added to Config and not to this test fails to compile.
 	test('every setting is read', () => {
 		const config = loadConfig({
 			BETTER_AUTH_SECRET: SECRET,
+			BETTER_AUTH_URL: 'https://auth.example.com',
+			JWT_ISSUER: 'https://issuer.example.com',
+			JWT_AUDIENCE: 'todo-api',
 			DATABASE_URL: 'postgres://root@localhost:5432/todo',
 			DATA_DIR: 'some/folder',
 			PORT: '9000',
 			HOST: '127.0.0.1',
-			CORS_ORIGINS: 'https://app.example.com'
+			CORS_ORIGINS: 'https://app.example.com',
+			WORKERS: '4'
 		})
-		expect(config).toMatchObject({
+		const expected: Config = {
 			secret: SECRET,
+			authUrl: 'https://auth.example.com',
+			issuer: 'https://issuer.example.com',
+			audience: 'todo-api',
 			databaseUrl: 'postgres://root@localhost:5432/todo',
 			dataDir: 'some/folder',
 			port: 9000,
 			host: '127.0.0.1',
-			corsOrigins: ['https://app.example.com']
-		})
+			corsOrigins: ['https://app.example.com'],
+			workers: 4
+		}
+		expect(config).toEqual(expected)
 	})
 
 	describe('CORS_ORIGINS: comma-separated allowed origins', () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
-import { type Database, openDatabase, PLANNED_ONCE } from '../src/database'
-import type { Task } from '../src/tasks/model'
-import { asUser, databaseUrl, type Reply, testApp, testDatabase } from './support/app'
+import { type Database, openDatabase } from '../src/database'
+import { PLANNED_ONCE } from '../src/database/postgres'
+import { asUser, databaseUrl, type Reply, taskOf, tasksOf, testApp, testDatabase } from './support/app'
 import { startPgBouncer } from './support/pgbouncer'
 
 type Bouncer = Awaited<ReturnType<typeof startPgBouncer>>
@@ -17,7 +17,7 @@ const ROUNDS = 5
 async function preparedAfterARead(database: Database): Promise<number> {
 	const user = await asUser(await testApp(database))
 	const created = await user.post('/api/tasks', { title: 'behind a pooler' })
-	expect((await user.get(`/api/tasks/${created.body.id}`)).status).toBe(200)
+	expect((await user.get(`/api/tasks/${taskOf(created).id}`)).status).toBe(200)
 	const [row] = await database.lookups
 		.select({ count: sql<number>`count(*)::int` })
 		.from(sql`pg_prepared_statements`)
@@ -49,21 +49,23 @@ async function answersUnderLoad(database: Database): Promise<string[]> {
 	const tasks = await Promise.all(
 		users.map(async (user) => {
 			const ids: number[] = []
-			for (let i = 0; i < TASKS_EACH; i++) ids.push((await user.post('/api/tasks', { title: `${user.sub} ${i}` })).body.id)
+			for (let i = 0; i < TASKS_EACH; i++) ids.push(taskOf(await user.post('/api/tasks', { title: `${user.sub} ${i}` })).id)
 			return { user, ids }
 		})
 	)
 	const answers: string[] = []
-	const answer = (reply: Promise<Reply>, own: (body: Reply['body']) => boolean) =>
-		reply.then(({ status, body }) => answers.push(`${status} ${own(body)}`))
+	const answer = (reply: Promise<Reply>, own: (reply: Reply) => boolean) =>
+		reply.then((answered) => answers.push(`${answered.status} ${own(answered)}`))
 	for (let round = 0; round < ROUNDS; round++)
 		await Promise.all(
 			tasks.flatMap(({ user, ids }) => {
-				const isTheTask = (id: number) => (task: Task | undefined) => task?.id === id && task.user_id === user.sub
+				const isTheTask = (id: number) => (reply: Reply) =>
+					reply.status === 200 && taskOf(reply).id === id && taskOf(reply).user_id === user.sub
 				return ids.flatMap((id, i) => [
 					answer(user.get(`/api/tasks/${id}`), isTheTask(id)),
 					answer(user.patch(`/api/tasks/${id}/complete`, { completed: (round + i) % 2 === 0 }), isTheTask(id)),
-					answer(user.get('/api/tasks?limit=3'), (list: Task[]) => list?.length === 3 && list.every((task) => task.user_id === user.sub))
+					answer(user.get('/api/tasks?limit=3'), (reply) =>
+						reply.status === 200 && tasksOf(reply).length === 3 && tasksOf(reply).every((task) => task.user_id === user.sub))
 				])
 			})
 		)

@@ -2,7 +2,7 @@ import { afterAll, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openEmbedded } from '../src/embedded'
+import { openEmbedded } from '../src/database/embedded'
 import { databaseKind } from './support/app'
 
 const dir = mkdtempSync(join(tmpdir(), 'todo-embedded-'))

@@ -2,16 +2,19 @@ import { t } from 'elysia'
 import { FormatRegistry } from 'elysia/type-system'
 import { ResourceNotFound } from '../errors'
 import { storableText } from '../text'
+import { MAX_TITLE } from './table'
 
 // Lengths count characters (code points) as the contract and Postgres do, not UTF-16 units as
 // JSON Schema's maxLength does in TypeBox, and text that Postgres cannot store (NUL, lone
 // surrogates) is refused here rather than failing in the database.
 const storable = (value: string, max: number) => storableText(value) && [...value].length <= max
 
+const MAX_DESCRIPTION = 10_000
+const descriptionLength = MAX_DESCRIPTION.toLocaleString('en-US')
+
 // Whitespace: JavaScript's \s, and U+0085 (next line), which Unicode counts and \s leaves out.
-const MAX_TITLE = 255
 FormatRegistry.Set('task-title', (value) => storable(value, MAX_TITLE) && /[^\s\u0085]/.test(value))
-FormatRegistry.Set('task-description', (value) => storable(value, 10_000))
+FormatRegistry.Set('task-description', (value) => storable(value, MAX_DESCRIPTION))
 // A search costs the database its length times the length of each text it is matched against, and
 // PGlite runs it on the thread that serves every request: 10,000 characters searched in 60 tasks
 // of 10,000 took 6.9 s there, with every other request waiting. No search is longer than the
@@ -36,16 +39,16 @@ const title = t.String({
 	description: `1 to ${MAX_TITLE} characters, not only whitespace.`,
 	error: `"title" must be a string of 1 to ${MAX_TITLE} characters, not only whitespace.`
 })
-const descriptionRule = '"description" must be a string of at most 10,000 characters, or null.'
+const descriptionRule = `"description" must be a string of at most ${descriptionLength} characters, or null.`
 // The rule on the union too: a value that fails both branches is reported against the union.
 const description = t.Nullable(
-	t.String({ format: 'task-description', description: 'Up to 10,000 characters.', error: descriptionRule }),
+	t.String({ format: 'task-description', description: `Up to ${descriptionLength} characters.`, error: descriptionRule }),
 	{ error: descriptionRule }
 )
 const completed = t.Boolean({ error: '"completed" must be true or false.' })
 
 export const Task = t.Object({
-	id: t.Number({ minimum: 1, multipleOf: 1 }),
+	id: t.Integer({ minimum: 1 }),
 	user_id: t.String(),
 	title: t.String(),
 	description: t.Nullable(t.String()),
@@ -64,7 +67,8 @@ export const Completion = t.Object({ completed })
 
 const MAX_ID = 2_147_483_647
 
-// Any id that is not a positive 32-bit integer answers 404, exactly like an id that never existed.
+// Any id that is not a positive 32-bit integer answers 404, exactly like an id that never existed:
+// past 32 bits here, and for a failed pattern in app.ts, which maps every params error to a 404.
 export const TaskId = t.Object({
 	id: t
 		.Transform(t.String({ pattern: '^[1-9][0-9]{0,9}$', description: 'A positive 32-bit integer.' }))
@@ -77,7 +81,7 @@ export const TaskId = t.Object({
 
 // t.UnionEnum defaults to its first value unless told otherwise; the defaults here live in queries.ts.
 export const ListQuery = t.Object({
-	completed: t.Optional(t.Boolean({ error: '"completed" must be true or false.' })),
+	completed: t.Optional(completed),
 	q: t.Optional(t.String({ format: 'search-text', error: `"q" must be text of at most ${MAX_SEARCH} characters, without NUL.` })),
 	sort: t.Optional(
 		t.UnionEnum(['created_at', 'updated_at', 'title'], {

@@ -153,13 +153,13 @@ function lookupsOn(db: Db): (lookup: Lookup) => Promise<Task | undefined> {
 	}, READS)
 }
 
-export function getTask(db: Db, userId: string, id: number): Promise<Task | undefined> {
-	return once(db, 'lookups', () => lookupsOn(db))({ userId, id })
+export function getTask({ lookups }: Pick<Pools, 'lookups'>, userId: string, id: number): Promise<Task | undefined> {
+	return once(lookups, 'lookups', () => lookupsOn(lookups))({ userId, id })
 }
 
-export async function createTask(db: Db, userId: string, input: TaskInput): Promise<Task> {
-	const [task] = await once(db, 'create_task', () =>
-		db
+export async function createTask({ writes }: Pick<Pools, 'writes'>, userId: string, input: TaskInput): Promise<Task> {
+	const [task] = await once(writes, 'create_task', () =>
+		writes
 			.insert(tasks)
 			.values({ userId: param('userId'), title: param('title'), description: param('description'), completed: param('completed') })
 			.returning(fields)
@@ -169,12 +169,12 @@ export async function createTask(db: Db, userId: string, input: TaskInput): Prom
 	return task
 }
 
-export async function updateTask(db: Db, userId: string, id: number, input: TaskInput): Promise<Task | undefined> {
+export async function updateTask({ writes }: Pick<Pools, 'writes'>, userId: string, id: number, input: TaskInput): Promise<Task | undefined> {
 	const setsDescription = input.description !== undefined
 	const setsCompleted = input.completed !== undefined
 	const key = `update_task_${setsDescription ? 'd' : ''}${setsCompleted ? 'c' : ''}`
-	const [task] = await once(db, key, () =>
-		db
+	const [task] = await once(writes, key, () =>
+		writes
 			.update(tasks)
 			.set({
 				title: param('title'),
@@ -189,9 +189,9 @@ export async function updateTask(db: Db, userId: string, id: number, input: Task
 	return task
 }
 
-export async function setCompleted(db: Db, userId: string, id: number, completed: boolean): Promise<Task | undefined> {
-	const [task] = await once(db, 'set_completed', () =>
-		db
+export async function setCompleted({ writes }: Pick<Pools, 'writes'>, userId: string, id: number, completed: boolean): Promise<Task | undefined> {
+	const [task] = await once(writes, 'set_completed', () =>
+		writes
 			.update(tasks)
 			.set({ completed: param('completed'), updatedAt: nextUpdatedAt })
 			.where(owned)
@@ -201,9 +201,9 @@ export async function setCompleted(db: Db, userId: string, id: number, completed
 	return task
 }
 
-export async function deleteTask(db: Db, userId: string, id: number): Promise<boolean> {
-	const deleted = await once(db, 'delete_task', () =>
-		db.delete(tasks).where(owned).returning({ id: tasks.id }).prepare('delete_task')
+export async function deleteTask({ writes }: Pick<Pools, 'writes'>, userId: string, id: number): Promise<boolean> {
+	const deleted = await once(writes, 'delete_task', () =>
+		writes.delete(tasks).where(owned).returning({ id: tasks.id }).prepare('delete_task')
 	).execute({ userId, id })
 	return deleted.length > 0
 }

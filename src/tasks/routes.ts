@@ -1,6 +1,7 @@
 import { type Context, Elysia, t } from 'elysia'
 import { authentication, type Verifier } from '../auth'
-import { codeOf, type Pools } from '../database'
+import type { Pools } from '../database'
+import { codeOf } from '../database/unavailable'
 import { ResourceNotFound, ValidationFailed } from '../errors'
 import { Completion, ErrorBody, ListQuery, Task, TaskId, TaskInput } from './model'
 import { createTask, deleteTask, getTask, listTasks, setCompleted, updateTask } from './queries'
@@ -41,13 +42,13 @@ const oneTask = { 404: ErrorBody, 422: ErrorBody }
 // app.ts reads every body itself; naming the parser is what puts application/json in the OpenAPI document.
 const json = { parse: 'json' as const }
 
-export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Verifier) =>
+export const taskRoutes = (pools: Pools, verify: Verifier) =>
 	new Elysia({ prefix: '/api/tasks', detail: { tags: ['Tasks'], security: [{ bearer: [] }] } })
 		.use(authentication(verify))
 		.get(
 			'',
 			async ({ userId, query, set }) => {
-				const { page, total } = await listTasks({ reads, searches }, userId, query).catch(tooLargeForOneList)
+				const { page, total } = await listTasks(pools, userId, query).catch(tooLargeForOneList)
 				set.headers['x-total-count'] = String(total)
 				return sentAsIs(set, page)
 			},
@@ -65,18 +66,18 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 		.post(
 			'',
 			async ({ userId, body, set, status }) => {
-				const task = await createTask(db, userId, body)
+				const task = await createTask(pools, userId, body)
 				set.headers.location = `/api/tasks/${task.id}`
 				return status(201, task)
 			},
 			{ ...json, body: TaskInput, response: { 201: Task, ...always, ...badBody }, detail: { summary: 'Create a task' } }
 		)
-		.get('/:id', async ({ userId, params }) => found(await getTask(lookups, userId, params.id)), {
+		.get('/:id', async ({ userId, params }) => found(await getTask(pools, userId, params.id)), {
 			params: TaskId,
 			response: { 200: Task, ...always, ...oneTask },
 			detail: { summary: 'Get a task' }
 		})
-		.put('/:id', async ({ userId, params, body }) => found(await updateTask(db, userId, params.id, body)), {
+		.put('/:id', async ({ userId, params, body }) => found(await updateTask(pools, userId, params.id, body)), {
 			...json,
 			params: TaskId,
 			body: TaskInput,
@@ -86,7 +87,7 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 		.delete(
 			'/:id',
 			async ({ userId, params, set, status }) => {
-				if (!(await deleteTask(db, userId, params.id))) throw new ResourceNotFound()
+				if (!(await deleteTask(pools, userId, params.id))) throw new ResourceNotFound()
 				// The one answer without a body: app.ts types every other as JSON.
 				delete set.headers['content-type']
 				return status(204, undefined)
@@ -95,7 +96,7 @@ export const taskRoutes = ({ db, reads, searches, lookups }: Pools, verify: Veri
 		)
 		.patch(
 			'/:id/complete',
-			async ({ userId, params, body }) => found(await setCompleted(db, userId, params.id, body.completed)),
+			async ({ userId, params, body }) => found(await setCompleted(pools, userId, params.id, body.completed)),
 			{
 				...json,
 				params: TaskId,

@@ -1,6 +1,9 @@
 import { sql } from 'drizzle-orm'
 import { boolean, index, integer, pgTable, serial, text, timestamp, varchar } from 'drizzle-orm/pg-core'
 
+/** The longest title, in characters, as the contract has it. */
+export const MAX_TITLE = 255
+
 const stamp = (name: string) =>
 	timestamp(name, { withTimezone: true, precision: 3 }).notNull().defaultNow()
 
@@ -9,7 +12,7 @@ export const tasks = pgTable(
 	{
 		id: serial('id').primaryKey(),
 		userId: text('user_id').notNull(),
-		title: varchar('title', { length: 255 }).notNull(),
+		title: varchar('title', { length: MAX_TITLE }).notNull(),
 		description: text('description'),
 		completed: boolean('completed').notNull().default(false),
 		createdAt: stamp('created_at'),

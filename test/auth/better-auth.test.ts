@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
-import { call, sign, testDatabase } from '../support/app'
+import { call, errorOf, sign, taskOf, testDatabase } from '../support/app'
 import { type AuthUser, jwksApp, startBetterAuth } from '../support/better-auth'
 
 // Set up before the first test, outside the per-test timeout.
@@ -13,7 +13,7 @@ async function expectRefused(app: App, token: string) {
 	const reply = await call(app, 'GET', '/api/tasks', { token })
 	expect(reply.status).toBe(401)
 	expect(reply.headers.get('www-authenticate')).toBe('Bearer')
-	expect(reply.body.error_code).toBe('AUTHENTICATION_REQUIRED')
+	expect(errorOf(reply).error_code).toBe('AUTHENTICATION_REQUIRED')
 	return reply
 }
 
@@ -21,8 +21,8 @@ async function expectRefused(app: App, token: string) {
 async function driveEveryRoute(app: App, token: string, userId: string) {
 	const created = await call(app, 'POST', '/api/tasks', { token, body: { title: 'Buy milk' } })
 	expect(created.status).toBe(201)
-	expect(created.body.user_id).toBe(userId)
-	const id = created.body.id
+	expect(taskOf(created).user_id).toBe(userId)
+	const id = taskOf(created).id
 	expect(created.headers.get('location')).toBe(`/api/tasks/${id}`)
 
 	const list = await call(app, 'GET', '/api/tasks', { token })
@@ -36,7 +36,7 @@ async function driveEveryRoute(app: App, token: string, userId: string) {
 	expect(put.body).toMatchObject({ title: 'Buy oat milk', description: '2 l', completed: false, user_id: userId })
 	const done = await call(app, 'PATCH', `/api/tasks/${id}/complete`, { token, body: { completed: true } })
 	expect(done.status).toBe(200)
-	expect(done.body.completed).toBe(true)
+	expect(taskOf(done).completed).toBe(true)
 	expect((await call(app, 'DELETE', `/api/tasks/${id}`, { token })).status).toBe(204)
 	expect((await call(app, 'GET', `/api/tasks/${id}`, { token })).status).toBe(404)
 }
@@ -58,14 +58,14 @@ describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)',
 		const app = await jwksApp(auth.url)
 		const created = await call(app, 'POST', '/api/tasks', { token: await auth.sessionJwt(user), body: { title: 'x' } })
 		expect(created.status).toBe(201)
-		expect(created.body.user_id).toBe(user.id)
+		expect(taskOf(created).user_id).toBe(user.id)
 	})
 
 	test("a user sees only their own tasks, whoever's token they started from", async () => {
 		const app = await jwksApp(auth.url)
 		const [alice, bob] = [await auth.signUp(), await auth.signUp()]
 		const aliceToken = await auth.token(alice)
-		const task = (await call(app, 'POST', '/api/tasks', { token: aliceToken, body: { title: 'mine' } })).body
+		const task = taskOf(await call(app, 'POST', '/api/tasks', { token: aliceToken, body: { title: 'mine' } }))
 		const bobToken = await auth.token(bob)
 		expect((await call(app, 'GET', `/api/tasks/${task.id}`, { token: bobToken })).status).toBe(404)
 		expect((await call(app, 'GET', '/api/tasks', { token: bobToken })).body).toEqual([])
@@ -75,7 +75,7 @@ describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)',
 		const app = await jwksApp(auth.url)
 		const reply = await call(app, 'POST', '/api/tasks', { token: await sign({ sub: 'hs-user' }), body: { title: 'x' } })
 		expect(reply.status).toBe(201)
-		expect(reply.body.user_id).toBe('hs-user')
+		expect(taskOf(reply).user_id).toBe('hs-user')
 	})
 
 	test('without BETTER_AUTH_SECRET an HS256 token is refused, however it is signed', async () => {
@@ -89,7 +89,7 @@ describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)',
 		const now = Math.floor(Date.now() / 1000)
 		const expired = await auth.sign({ sub: user.id, iat: now - 3600, exp: now - 60 })
 		const reply = await expectRefused(app, expired)
-		expect(reply.body.detail).toContain('expired')
+		expect(errorOf(reply).detail).toContain('expired')
 		const skewed = await auth.sign({ sub: user.id, iat: now - 3600, exp: now - 5 })
 		expect((await call(app, 'GET', '/api/tasks', { token: skewed })).status).toBe(200)
 	})
@@ -101,7 +101,7 @@ describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)',
 
 	test('a token of the right key that names no user is refused', async () => {
 		const reply = await expectRefused(await jwksApp(auth.url), await auth.sign({ email: user.email }))
-		expect(reply.body.detail).toBe('The token names no user.')
+		expect(errorOf(reply).detail).toBe('The token names no user.')
 	})
 
 	test('a key-set token must name its user in sub: user.id or session.userId alone are refused', async () => {
@@ -120,9 +120,9 @@ describe('Authentication with a real Better Auth (JWT plugin, BETTER_AUTH_URL)',
 	test('iss and aud must be the Better Auth URL', async () => {
 		const app = await jwksApp(auth.url)
 		const wrongAudience = await expectRefused(app, await auth.sign({ sub: user.id, aud: 'https://elsewhere.example' }))
-		expect(wrongAudience.body.detail).toBe('The bearer token\'s "aud" claim is not the one this API expects.')
+		expect(errorOf(wrongAudience).detail).toBe('The bearer token\'s "aud" claim is not the one this API expects.')
 		const wrongIssuer = await expectRefused(app, await auth.sign({ sub: user.id, iss: 'https://elsewhere.example' }))
-		expect(wrongIssuer.body.detail).toBe('The bearer token\'s "iss" claim is not the one this API expects.')
+		expect(errorOf(wrongIssuer).detail).toBe('The bearer token\'s "iss" claim is not the one this API expects.')
 	})
 
 	test('JWT_ISSUER and JWT_AUDIENCE replace the URL as the expected iss and aud', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { base64url, decodeJwt, decodeProtectedHeader } from 'jose'
-import { call, sign, testApp, testDatabase } from '../support/app'
+import { call, errorOf, sign, taskOf, tasksOf, testApp, testDatabase } from '../support/app'
 import { jwksApp, startBetterAuth } from '../support/better-auth'
 
 // Better Auth signs its cookie cache with its own secret, which the API shares as BETTER_AUTH_SECRET.
@@ -36,7 +36,7 @@ describe('Authentication with the session cookie cache token (cookieCache.strate
 
 		const created = await call(app, 'POST', '/api/tasks', { token: user.sessionData, body: { title: 'From a cookie' } })
 		expect(created.status).toBe(201)
-		expect(created.body.user_id).toBe(user.id)
+		expect(taskOf(created).user_id).toBe(user.id)
 		const list = await call(app, 'GET', '/api/tasks', { token: user.sessionData })
 		expect(list.body).toEqual([created.body])
 	})
@@ -47,7 +47,7 @@ describe('Authentication with the session cookie cache token (cookieCache.strate
 		await call(both, 'POST', '/api/tasks', { token: user.sessionData, body: { title: 'x' } })
 		const list = await call(both, 'GET', '/api/tasks', { token: await auth.token(user) })
 		expect(list.body).toHaveLength(1)
-		expect(list.body[0].user_id).toBe(user.id)
+		expect(tasksOf(list)[0]?.user_id).toBe(user.id)
 	})
 
 	test('one signed with another secret is refused', async () => {
@@ -74,7 +74,7 @@ describe('Authentication with the session cookie cache token (cookieCache.strate
 		const past = new Date(Date.now() - 60_000).toISOString()
 		const reply = await call(app, 'GET', '/api/tasks', { token: await resigned({ session: { expiresAt: past } }) })
 		expect(reply.status).toBe(401)
-		expect(reply.body.detail).toContain('session')
+		expect(errorOf(reply).detail).toContain('session')
 		expect(await status(await resigned({ session: { expiresAt: 'not a date' } }))).toBe(401)
 		expect(await status(await resigned())).toBe(200)
 	})

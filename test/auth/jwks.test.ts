@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { base64url, decodeProtectedHeader, generateKeyPair, type JWK, SignJWT } from 'jose'
-import { call, testDatabase } from '../support/app'
+import { call, errorOf, testDatabase } from '../support/app'
 import { jwksApp, startBetterAuth } from '../support/better-auth'
 
 // Set up before the first test, outside the per-test timeout.
@@ -169,7 +169,7 @@ describe('Authentication: when the JWKS cannot be fetched', () => {
 			for (let i = 0; i < 3; i++) expect(await status(app, cached)).toBe(200)
 			const refused = await call(app, 'GET', '/api/tasks', { token: unseen })
 			expect(refused.status).toBe(401)
-			expect(refused.body.error_code).toBe('AUTHENTICATION_REQUIRED')
+			expect(errorOf(refused).error_code).toBe('AUTHENTICATION_REQUIRED')
 			expect(lines).toContainEqual(
 				expect.objectContaining({ level: 'warn', url: `${auth.url}/api/auth/jwks`, error: expect.any(String) })
 			)

@@ -2,7 +2,7 @@ import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { join } from 'node:path'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import pkg from '../../package.json'
-import { call, SECRET, testApp } from '../support/app'
+import { call, SECRET, taskOf, testApp } from '../support/app'
 
 const MAIN = join(import.meta.dir, '..', '..', 'src', 'main.ts')
 // Each test starts `bun src/main.ts` a few times; on a busy machine that is seconds, not ms.
@@ -38,7 +38,7 @@ describe("A newcomer's path: todo-api token", () => {
 
 		const created = await call(app, 'POST', '/api/tasks', { token: stdout, body: { title: 'Hello' } })
 		expect(created.status).toBe(201)
-		expect(created.body.user_id).toBe('alice')
+		expect(taskOf(created).user_id).toBe('alice')
 	})
 
 	test('--ttl sets the lifetime', async () => {

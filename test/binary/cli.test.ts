@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { readdirSync } from 'node:fs'
 import { decodeJwt } from 'jose'
 import pkg from '../../package.json'
-import { call, SECRET } from '../support/app'
+import { call, errorOf, SECRET } from '../support/app'
 import {
 	binaryDatabases,
 	buildBinary,
@@ -67,7 +67,7 @@ describe('Running it: the command line', () => {
 			expect(Array.isArray(accepted.body)).toBe(true)
 			const refused = await call(over(running.url), 'GET', '/api/tasks', { token: await printed(`${SECRET}-other`) })
 			expect(refused.status).toBe(401)
-			expect(refused.body.error_code).toBe('AUTHENTICATION_REQUIRED')
+			expect(errorOf(refused).error_code).toBe('AUTHENTICATION_REQUIRED')
 			expect(await running.stop('SIGTERM')).toBe(0)
 		}, SLOW)
 

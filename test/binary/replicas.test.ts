@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
 import journal from '../../drizzle/meta/_journal.json'
-import { MIGRATION_LOCK } from '../../src/database'
-import { asUser, databaseUrl, emptyDatabase, SECRET } from '../support/app'
+import { MIGRATION_LOCK } from '../../src/database/migrate'
+import { asUser, databaseUrl, emptyDatabase, SECRET, taskOf, tasksOf } from '../support/app'
 import { buildBinary, killLeftovers, over, printed, readyWithin, SLOW, startBinary, temporaryFolder } from '../support/binary'
 
 await buildBinary()
@@ -38,11 +38,11 @@ describe.skipIf(!databaseUrl)('Running it: replicas started together on an empty
 		for (const [index, replica] of replicas.entries()) {
 			const created = await (await asUser(over(replica.url), sub)).post('/api/tasks', { title: `via replica ${index}` })
 			expect(created.status).toBe(201)
-			titles.push(created.body.title)
+			titles.push(taskOf(created).title)
 		}
 		for (const replica of replicas) {
 			const listed = await (await asUser(over(replica.url), sub)).get('/api/tasks')
-			expect(listed.body.map((task: { title: string }) => task.title).sort()).toEqual(titles.toSorted())
+			expect(tasksOf(listed).map((task) => task.title).sort()).toEqual(titles.toSorted())
 		}
 		expect(await Promise.all(replicas.map((replica) => replica.stop('SIGTERM')))).toEqual([0, 0, 0])
 	}, SLOW)

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { randomBytes } from 'node:crypto'
 import { type JWTPayload, SignJWT } from 'jose'
 import { createVerifier } from '../../src/auth'
-import { asUser, call, newUser, type Reply, SECRET, sign, testApp } from '../support/app'
+import { asUser, call, errorOf, newUser, type Reply, SECRET, sign, taskOf, testApp } from '../support/app'
 
 const app = await testApp()
 
@@ -17,10 +17,10 @@ function expectRefused(reply: Reply) {
 	expect(reply.status).toBe(401)
 	expect(reply.headers.get('www-authenticate')).toMatch(/^Bearer\b/)
 	expect(reply.headers.get('content-type')).toBe('application/json')
-	expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
-	expect(reply.body.error_code).toBe('AUTHENTICATION_REQUIRED')
-	expect(reply.body.detail).toBeString()
-	expect(reply.body.detail.length).toBeGreaterThan(0)
+	expect(Object.keys(errorOf(reply)).sort()).toEqual(['detail', 'error_code'])
+	expect(errorOf(reply).error_code).toBe('AUTHENTICATION_REQUIRED')
+	expect(errorOf(reply).detail).toBeString()
+	expect(errorOf(reply).detail.length).toBeGreaterThan(0)
 }
 
 const listWith = (authorization: string) => call(app, 'GET', '/api/tasks', { headers: { authorization } })
@@ -43,7 +43,7 @@ describe('Authentication', () => {
 
 		test('a task that exists is not shown, changed or deleted without a token', async () => {
 			const alice = await asUser(app)
-			const task = (await alice.post('/api/tasks', { title: 'Private' })).body
+			const task = taskOf(await alice.post('/api/tasks', { title: 'Private' }))
 			expectRefused(await call(app, 'GET', `/api/tasks/${task.id}`))
 			expectRefused(await call(app, 'PUT', `/api/tasks/${task.id}`, { body: { title: 'Changed' } }))
 			expectRefused(await call(app, 'PATCH', `/api/tasks/${task.id}/complete`, { body: { completed: true } }))
@@ -243,15 +243,15 @@ describe('Authentication', () => {
 			const alice = await asUser(app)
 			const created = await alice.post('/api/tasks', { title: 'Mine', user_id: 'someone-else' })
 			expect(created.status).toBe(201)
-			expect(created.body.user_id).toBe(alice.sub)
-			const put = await alice.put(`/api/tasks/${created.body.id}`, { title: 'Still mine', user_id: 'someone-else' })
-			expect(put.body.user_id).toBe(alice.sub)
+			expect(taskOf(created).user_id).toBe(alice.sub)
+			const put = await alice.put(`/api/tasks/${taskOf(created).id}`, { title: 'Still mine', user_id: 'someone-else' })
+			expect(taskOf(put).user_id).toBe(alice.sub)
 		})
 
 		test('user_id in the query is ignored: the list is the caller`s', async () => {
 			const alice = await asUser(app)
 			const bob = await asUser(app)
-			const mine = (await alice.post('/api/tasks', { title: 'Alice task' })).body
+			const mine = taskOf(await alice.post('/api/tasks', { title: 'Alice task' }))
 			await bob.post('/api/tasks', { title: 'Bob task' })
 			for (const key of ['user_id', 'userId', 'sub']) {
 				const list = await alice.get(`/api/tasks?${key}=${encodeURIComponent(bob.sub)}`)
@@ -264,7 +264,7 @@ describe('Authentication', () => {
 			const sub = `Case-${crypto.randomUUID()}`
 			const upper = await asUser(app, sub)
 			const lower = await asUser(app, sub.toLowerCase())
-			const task = (await upper.post('/api/tasks', { title: 'Upper' })).body
+			const task = taskOf(await upper.post('/api/tasks', { title: 'Upper' }))
 			expect((await lower.get(`/api/tasks/${task.id}`)).status).toBe(404)
 			expect((await lower.get('/api/tasks')).body).toEqual([])
 		})
@@ -273,7 +273,7 @@ describe('Authentication', () => {
 			const sub = `ü/ser:${crypto.randomUUID()} with space`
 			const user = await asUser(app, sub)
 			const created = await user.post('/api/tasks', { title: 'Odd sub' })
-			expect(created.body.user_id).toBe(sub)
+			expect(taskOf(created).user_id).toBe(sub)
 			expect((await user.get('/api/tasks')).body).toEqual([created.body])
 		})
 	})

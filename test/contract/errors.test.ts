@@ -7,7 +7,7 @@ import { createVerifier } from '../../src/auth'
 import { type Database, openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
 import { rawExchange } from '../robustness/processes'
-import { asUser, call, databaseUrl, ORIGIN, type Reply, SECRET, sign, testApp, testDatabase } from '../support/app'
+import { asUser, call, databaseUrl, errorOf, ORIGIN, type Reply, SECRET, sign, taskOf, testApp, testDatabase } from '../support/app'
 
 const app = await testApp()
 
@@ -29,16 +29,16 @@ async function withoutTasksTable(): Promise<{ database: Database; restore(): Pro
 		return { database: other, restore: () => other.close() }
 	}
 	const database = await testDatabase()
-	await database.db.execute(sql`set search_path to nowhere`)
-	return { database, restore: async () => void (await database.db.execute(sql`reset search_path`)) }
+	await database.writes.execute(sql`set search_path to nowhere`)
+	return { database, restore: async () => void (await database.writes.execute(sql`reset search_path`)) }
 }
 
 function expectError(reply: Reply, status: number, code: string) {
 	expect({ status: reply.status, body: reply.body }).toMatchObject({ status, body: { error_code: code } })
 	expect(reply.headers.get('content-type')).toBe('application/json')
-	expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
-	expect(reply.body.detail).toBeString()
-	expect(reply.body.detail.trim().length).toBeGreaterThan(0)
+	expect(Object.keys(errorOf(reply)).sort()).toEqual(['detail', 'error_code'])
+	expect(errorOf(reply).detail).toBeString()
+	expect(errorOf(reply).detail.trim().length).toBeGreaterThan(0)
 	expect(reply.headers.get('x-request-id')).toBeTruthy()
 }
 
@@ -137,7 +137,7 @@ describe('A known route with a wrong method: 405 METHOD_NOT_ALLOWED with Allow',
 
 	test('a wrong method changes nothing', async () => {
 		const alice = await asUser(app)
-		const task = (await alice.post('/api/tasks', { title: 'Untouched' })).body
+		const task = taskOf(await alice.post('/api/tasks', { title: 'Untouched' }))
 		await alice.post(`/api/tasks/${task.id}`, { title: 'Changed' })
 		await alice.patch(`/api/tasks/${task.id}`, { title: 'Changed', completed: true })
 		await alice.delete('/api/tasks')
@@ -182,7 +182,7 @@ describe('A body over 64 KiB: 413 PAYLOAD_TOO_LARGE, nothing written', () => {
 		expect(Buffer.byteLength(body)).toBe(LIMIT)
 		const created = await alice.post('/api/tasks', body)
 		expect(created.status).toBe(201)
-		expect(created.body.title).toBe('Exactly the limit')
+		expect(taskOf(created).title).toBe('Exactly the limit')
 	})
 
 	test('one byte more, with Content-Length: 413', async () => {
@@ -215,12 +215,12 @@ describe('A body over 64 KiB: 413 PAYLOAD_TOO_LARGE, nothing written', () => {
 			body: streamOf(new TextEncoder().encode(bodyOfSize(LIMIT, 'Streamed')), 1000)
 		})
 		expect(reply.status).toBe(201)
-		expect(reply.body.title).toBe('Streamed')
+		expect(taskOf(reply).title).toBe('Streamed')
 	})
 
 	test('PUT and PATCH too, and the task is unchanged', async () => {
 		const alice = await asUser(app)
-		const task = (await alice.post('/api/tasks', { title: 'Small' })).body
+		const task = taskOf(await alice.post('/api/tasks', { title: 'Small' }))
 		expectError(await alice.put(`/api/tasks/${task.id}`, bodyOfSize(LIMIT + 1, 'Huge')), 413, 'PAYLOAD_TOO_LARGE')
 		const patch = JSON.stringify({ completed: true, pad: 'p'.repeat(LIMIT) })
 		expectError(await alice.patch(`/api/tasks/${task.id}/complete`, patch), 413, 'PAYLOAD_TOO_LARGE')
@@ -279,7 +279,7 @@ describe('A body that is not JSON, not an object, or breaks the rules: 422 VALID
 			const reply = await send('/api/tasks', { method: 'POST', token: alice.token, headers: { 'content-type': type }, body })
 			expect(reply.status).toBeGreaterThanOrEqual(400)
 			expect(reply.status).toBeLessThan(500)
-			expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
+			expect(Object.keys(errorOf(reply)).sort()).toEqual(['detail', 'error_code'])
 		}
 		expect(await count(alice)).toBe('0')
 	})
@@ -298,7 +298,7 @@ describe('A body that is not JSON, not an object, or breaks the rules: 422 VALID
 		for (const [body, field] of cases) {
 			const reply = await alice.post('/api/tasks', body)
 			expectError(reply, 422, 'VALIDATION_ERROR')
-			expect(reply.body.detail).toContain(field)
+			expect(errorOf(reply).detail).toContain(field)
 		}
 		expect(await count(alice)).toBe('0')
 	})
@@ -321,13 +321,13 @@ describe('A body that is not JSON, not an object, or breaks the rules: 422 VALID
 		const deep = `{"title":"Deep","extra":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`
 		const created = await alice.post('/api/tasks', deep)
 		expect(created.status).toBe(201)
-		expect(created.body.title).toBe('Deep')
+		expect(taskOf(created).title).toBe('Deep')
 		expectError(await alice.post('/api/tasks', `${'['.repeat(30_000)}${']'.repeat(30_000)}`), 422, 'VALIDATION_ERROR')
 	})
 
 	test('PUT and PATCH with a bad body change nothing', async () => {
 		const alice = await asUser(app)
-		const task = (await alice.post('/api/tasks', { title: 'Stable', description: 'Kept' })).body
+		const task = taskOf(await alice.post('/api/tasks', { title: 'Stable', description: 'Kept' }))
 		for (const body of ['{', '[]', 'null', '"x"', JSON.stringify({ title: 5 }), JSON.stringify({ title: 'x', completed: 'no' })]) {
 			expectError(await alice.put(`/api/tasks/${task.id}`, body), 422, 'VALIDATION_ERROR')
 			expectError(await alice.patch(`/api/tasks/${task.id}/complete`, body), 422, 'VALIDATION_ERROR')
@@ -368,7 +368,7 @@ describe('An id that is not a positive 32-bit integer: 404 RESOURCE_NOT_FOUND', 
 describe('Every response carries X-Request-Id', () => {
 	test('on successes, errors, health, docs and preflight', async () => {
 		const alice = await asUser(app)
-		const task = (await alice.post('/api/tasks', { title: 'Ids' })).body
+		const task = taskOf(await alice.post('/api/tasks', { title: 'Ids' }))
 		const replies: Reply[] = [
 			await alice.get('/api/tasks'),
 			await alice.post('/api/tasks', { title: 'Another' }),
@@ -476,7 +476,7 @@ describe('No request, however malformed, is answered with a 5xx', () => {
 
 	test('any JSON value as a body of POST, PUT and PATCH', async () => {
 		const alice = await asUser(app)
-		const task = (await alice.post('/api/tasks', { title: 'Target' })).body
+		const task = taskOf(await alice.post('/api/tasks', { title: 'Target' }))
 		await fc.assert(
 			fc.asyncProperty(fc.jsonValue(), fc.constantFrom('POST', 'PUT', 'PATCH'), async (value, method) => {
 				const path = method === 'POST' ? '/api/tasks' : method === 'PUT' ? `/api/tasks/${task.id}` : `/api/tasks/${task.id}/complete`

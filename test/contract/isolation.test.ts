@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { asUser, type Reply, testApp } from '../support/app'
+import { asUser, errorOf, type Reply, testApp, taskOf } from '../support/app'
 
 const app = await testApp()
 
@@ -8,14 +8,14 @@ const NEVER = '/api/tasks/2147483647'
 
 function expectSameAsNeverExisted(reply: Reply, never: Reply) {
 	expect(reply.status).toBe(404)
-	expect(reply.body).toEqual({ detail: never.body.detail, error_code: 'RESOURCE_NOT_FOUND' })
+	expect(reply.body).toEqual({ detail: errorOf(never).detail, error_code: 'RESOURCE_NOT_FOUND' })
 	expect(reply.headers.get('content-type')).toBe(never.headers.get('content-type'))
 }
 
 async function aliceAndBobsTask() {
 	const alice = await asUser(app)
 	const bob = await asUser(app)
-	const task = (await bob.post('/api/tasks', { title: 'Bob`s secret', description: 'Only Bob', completed: false })).body
+	const task = taskOf(await bob.post('/api/tasks', { title: 'Bob`s secret', description: 'Only Bob', completed: false }))
 	return { alice, bob, task, path: `/api/tasks/${task.id}` }
 }
 
@@ -66,7 +66,7 @@ describe('A task of another user: 404 RESOURCE_NOT_FOUND, exactly as for an id t
 describe('GET /api/tasks lists the caller`s tasks only', () => {
 	test('never another user`s, whatever the query', async () => {
 		const { alice, bob, task } = await aliceAndBobsTask()
-		const mine = (await alice.post('/api/tasks', { title: 'Alice`s own', description: 'Only Bob' })).body
+		const mine = taskOf(await alice.post('/api/tasks', { title: 'Alice`s own', description: 'Only Bob' }))
 		const queries = ['', '?q=secret', '?q=Only%20Bob', '?completed=false', '?sort=title&order=asc', '?limit=1000', '?offset=0']
 		for (const query of queries) {
 			const list = await alice.get(`/api/tasks${query}`)
@@ -93,10 +93,10 @@ describe('GET /api/tasks lists the caller`s tasks only', () => {
 describe('GET /api/tasks/{id} sent at once by several users', () => {
 	test('each answers the caller`s own task, and 404 for another`s or a missing one', async () => {
 		const { alice, bob, task: bobs } = await aliceAndBobsTask()
-		const alices = (await alice.post('/api/tasks', { title: 'Alice`s own' })).body
+		const alices = taskOf(await alice.post('/api/tasks', { title: 'Alice`s own' }))
 		// A user id that only survives the batch's JSON parameter if it is escaped there.
 		const carol = await asUser(app, `carol "${crypto.randomUUID()}" \\ ünï 😀 \u2028`)
-		const carols = (await carol.post('/api/tasks', { title: 'Carol`s own' })).body
+		const carols = taskOf(await carol.post('/api/tasks', { title: 'Carol`s own' }))
 		const never = await alice.get(NEVER)
 		const asked = [
 			{ as: carol, id: carols.id, expected: carols },

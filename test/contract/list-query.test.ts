@@ -1,23 +1,23 @@
 import { describe, expect, test } from 'bun:test'
-import { asUser, type Reply, testApp } from '../support/app'
+import type { Task } from '../../src/tasks/model'
+import { asUser, errorOf, type Reply, taskOf, tasksOf, testApp } from '../support/app'
 
 const app = await testApp()
 
 type User = Awaited<ReturnType<typeof asUser>>
-type Task = { id: number; title: string; description: string | null; completed: boolean; created_at: string }
 
 async function create(user: User, ...bodies: Record<string, unknown>[]): Promise<Task[]> {
 	const tasks: Task[] = []
 	for (const body of bodies) {
 		const created = await user.post('/api/tasks', body)
 		expect(created.status).toBe(201)
-		tasks.push(created.body)
+		tasks.push(taskOf(created))
 	}
 	return tasks
 }
 
-const titles = (reply: Reply) => (reply.body as Task[]).map((task) => task.title)
-const ids = (reply: Reply) => (reply.body as Task[]).map((task) => task.id)
+const titles = (reply: Reply) => tasksOf(reply).map((task) => task.title)
+const ids = (reply: Reply) => tasksOf(reply).map((task) => task.id)
 
 function expectPage(reply: Reply, total: number) {
 	expect(reply.status).toBe(200)
@@ -28,8 +28,8 @@ function expectPage(reply: Reply, total: number) {
 function expectBadQuery(reply: Reply, parameter: string) {
 	expect(reply.status).toBe(422)
 	expect(reply.headers.get('content-type')).toBe('application/json')
-	expect(reply.body.error_code).toBe('VALIDATION_ERROR')
-	expect(reply.body.detail).toContain(parameter)
+	expect(errorOf(reply).error_code).toBe('VALIDATION_ERROR')
+	expect(errorOf(reply).detail).toContain(parameter)
 }
 
 describe('GET /api/tasks items', () => {
@@ -44,7 +44,7 @@ describe('GET /api/tasks items', () => {
 		const list = await alice.get('/api/tasks')
 		expectPage(list, 3)
 		expect(list.headers.get('content-type')).toBe('application/json')
-		for (const task of list.body as Task[]) expect(task).toEqual((await alice.get(`/api/tasks/${task.id}`)).body)
+		for (const task of tasksOf(list)) expect(task).toEqual(taskOf(await alice.get(`/api/tasks/${task.id}`)))
 		expect(titles(list)).toEqual(['\ufeff  spaces  ', 'Ünïcödé 😀 中文 \u2028\u2029', '<b>bold</b> & "quoted" \\ \'single\' /'])
 	})
 })
@@ -203,7 +203,7 @@ describe('GET /api/tasks query', () => {
 			expect(ids(await alice.get('/api/tasks?order=asc'))).toEqual(oldestFirst)
 		})
 
-		test('sort=updated_at follows the last change', async () => {
+		test('sort=updated_at follows the last change; without order, the latest change first', async () => {
 			const alice = await asUser(app)
 			const tasks = await create(alice, { title: 'first' }, { title: 'second' }, { title: 'third' })
 			const [first, second, third] = tasks.map((t) => t.id)
@@ -211,13 +211,15 @@ describe('GET /api/tasks query', () => {
 			await alice.put(`/api/tasks/${second}`, { title: 'second changed' })
 			expect<(number | undefined)[]>(ids(await alice.get('/api/tasks?sort=updated_at&order=desc'))).toEqual([second, first, third])
 			expect<(number | undefined)[]>(ids(await alice.get('/api/tasks?sort=updated_at&order=asc'))).toEqual([third, first, second])
+			expect<(number | undefined)[]>(ids(await alice.get('/api/tasks?sort=updated_at'))).toEqual([second, first, third])
 		})
 
-		test('sort=title with order asc and desc', async () => {
+		test('sort=title with order asc and desc; without order, A to Z', async () => {
 			const alice = await asUser(app)
 			await create(alice, { title: 'banana' }, { title: 'cherry' }, { title: 'apple' })
 			expect(titles(await alice.get('/api/tasks?sort=title&order=asc'))).toEqual(['apple', 'banana', 'cherry'])
 			expect(titles(await alice.get('/api/tasks?sort=title&order=desc'))).toEqual(['cherry', 'banana', 'apple'])
+			expect(titles(await alice.get('/api/tasks?sort=title'))).toEqual(['apple', 'banana', 'cherry'])
 		})
 
 		test('an unknown sort or order: 422 naming the parameter', async () => {

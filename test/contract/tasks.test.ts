@@ -1,33 +1,32 @@
 import { describe, expect, test } from 'bun:test'
-import { asUser, type Reply, testApp } from '../support/app'
+import type { Task } from '../../src/tasks/model'
+import { asUser, errorOf, type Reply, taskOf, testApp } from '../support/app'
 
 const app = await testApp()
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/
 const TEN_MINUTES = 10 * 60 * 1000
 
-function expectTask(task: Record<string, unknown>, sub: string) {
+// taskOf has already checked each field's type against Task; this checks what a type cannot say.
+function expectTask(task: Task, sub: string) {
 	expect(Object.keys(task).sort()).toEqual(
 		['completed', 'created_at', 'description', 'id', 'title', 'updated_at', 'user_id'].sort()
 	)
 	expect(Number.isInteger(task.id)).toBe(true)
-	expect(task.id as number).toBeGreaterThan(0)
+	expect(task.id).toBeGreaterThan(0)
 	expect(task.user_id).toBe(sub)
-	expect(task.title).toBeString()
-	expect(task.description === null || typeof task.description === 'string').toBe(true)
-	expect(task.completed).toBeBoolean()
 	for (const stamp of [task.created_at, task.updated_at]) {
 		expect(stamp).toMatch(ISO_UTC)
-		expect(Math.abs(Date.parse(stamp as string) - Date.now())).toBeLessThan(TEN_MINUTES)
+		expect(Math.abs(Date.parse(stamp) - Date.now())).toBeLessThan(TEN_MINUTES)
 	}
 }
 
 function expectValidationError(reply: Reply, field: string) {
 	expect(reply.status).toBe(422)
 	expect(reply.headers.get('content-type')).toBe('application/json')
-	expect(Object.keys(reply.body).sort()).toEqual(['detail', 'error_code'])
-	expect(reply.body.error_code).toBe('VALIDATION_ERROR')
-	expect(reply.body.detail).toContain(field)
+	expect(Object.keys(errorOf(reply)).sort()).toEqual(['detail', 'error_code'])
+	expect(errorOf(reply).error_code).toBe('VALIDATION_ERROR')
+	expect(errorOf(reply).detail).toContain(field)
 }
 
 const later = (after: string, before: string) => expect(Date.parse(after)).toBeGreaterThan(Date.parse(before))
@@ -38,15 +37,15 @@ describe('Task', () => {
 		const created = await alice.post('/api/tasks', { title: 'Buy milk' })
 		expect(created.status).toBe(201)
 		expect(created.headers.get('content-type')).toBe('application/json')
-		expectTask(created.body, alice.sub)
+		expectTask(taskOf(created), alice.sub)
 		expect(created.body).toMatchObject({ title: 'Buy milk', description: null, completed: false })
-		expect(created.body.updated_at).toBe(created.body.created_at)
+		expect(taskOf(created).updated_at).toBe(taskOf(created).created_at)
 	})
 
 	test('ids are positive integers assigned by the database, one per task', async () => {
 		const alice = await asUser(app)
-		const first = (await alice.post('/api/tasks', { title: 'One', id: 1 })).body
-		const second = (await alice.post('/api/tasks', { title: 'Two', id: 1 })).body
+		const first = taskOf(await alice.post('/api/tasks', { title: 'One', id: 1 }))
+		const second = taskOf(await alice.post('/api/tasks', { title: 'Two', id: 1 }))
 		expect(second.id).not.toBe(first.id)
 		expect(second.id).toBeGreaterThan(first.id)
 	})
@@ -55,7 +54,7 @@ describe('Task', () => {
 		test('stored as sent, surrounding whitespace and all', async () => {
 			const alice = await asUser(app)
 			for (const title of ['  Buy milk  ', 'x', '<b>bold</b> & "quoted" \\ \'single\'', 'Ünïcödé 😀 中文', 'tab\there\nnewline'])
-				expect((await alice.post('/api/tasks', { title })).body.title).toBe(title)
+				expect(taskOf(await alice.post('/api/tasks', { title })).title).toBe(title)
 		})
 
 		test('255 characters are accepted, counted as characters rather than bytes', async () => {
@@ -63,7 +62,7 @@ describe('Task', () => {
 			for (const title of ['a'.repeat(255), 'é'.repeat(255), '😀'.repeat(255)]) {
 				const created = await alice.post('/api/tasks', { title })
 				expect(created.status).toBe(201)
-				expect(created.body.title).toBe(title)
+				expect(taskOf(created).title).toBe(title)
 			}
 		})
 
@@ -87,9 +86,9 @@ describe('Task', () => {
 		test('10,000 characters and null are accepted', async () => {
 			const alice = await asUser(app)
 			const long = 'd'.repeat(10_000)
-			expect((await alice.post('/api/tasks', { title: 'Long', description: long })).body.description).toBe(long)
-			expect((await alice.post('/api/tasks', { title: 'Null', description: null })).body.description).toBeNull()
-			expect((await alice.post('/api/tasks', { title: 'Empty', description: '' })).body.description).toBe('')
+			expect(taskOf(await alice.post('/api/tasks', { title: 'Long', description: long })).description).toBe(long)
+			expect(taskOf(await alice.post('/api/tasks', { title: 'Null', description: null })).description).toBeNull()
+			expect(taskOf(await alice.post('/api/tasks', { title: 'Empty', description: '' })).description).toBe('')
 		})
 
 		test('10,001 characters or not a string: 422 naming description', async () => {
@@ -97,7 +96,7 @@ describe('Task', () => {
 			for (const description of ['d'.repeat(10_001), 5, true, ['a'], { text: 'a' }]) {
 				const reply = await alice.post('/api/tasks', { title: 'Bad', description })
 				expectValidationError(reply, 'description')
-				expect(reply.body.detail).toBe('"description" must be a string of at most 10,000 characters, or null.')
+				expect(errorOf(reply).detail).toBe('"description" must be a string of at most 10,000 characters, or null.')
 			}
 			expect((await alice.get('/api/tasks')).body).toEqual([])
 		})
@@ -106,9 +105,9 @@ describe('Task', () => {
 	describe('completed: boolean', () => {
 		test('true or false is stored; left out it is false', async () => {
 			const alice = await asUser(app)
-			expect((await alice.post('/api/tasks', { title: 'Done', completed: true })).body.completed).toBe(true)
-			expect((await alice.post('/api/tasks', { title: 'Open', completed: false })).body.completed).toBe(false)
-			expect((await alice.post('/api/tasks', { title: 'Default' })).body.completed).toBe(false)
+			expect(taskOf(await alice.post('/api/tasks', { title: 'Done', completed: true })).completed).toBe(true)
+			expect(taskOf(await alice.post('/api/tasks', { title: 'Open', completed: false })).completed).toBe(false)
+			expect(taskOf(await alice.post('/api/tasks', { title: 'Default' })).completed).toBe(false)
 		})
 
 		test('"yes", 1, "true", null: 422 naming completed', async () => {
@@ -131,23 +130,23 @@ describe('Task', () => {
 			updated_at: '2000-01-01T00:00:00.000Z'
 		})
 		expect(created.status).toBe(201)
-		expectTask(created.body, alice.sub)
+		expectTask(taskOf(created), alice.sub)
 		expect(created.body).not.toHaveProperty('priority')
-		expect(created.body.id).not.toBe(999_999_999)
-		expect(created.body.created_at).not.toStartWith('2000')
+		expect(taskOf(created).id).not.toBe(999_999_999)
+		expect(taskOf(created).created_at).not.toStartWith('2000')
 
-		const put = await alice.put(`/api/tasks/${created.body.id}`, {
+		const put = await alice.put(`/api/tasks/${taskOf(created).id}`, {
 			title: 'Extra too',
 			priority: 1,
 			created_at: '2000-01-01T00:00:00.000Z'
 		})
 		expect(put.status).toBe(200)
 		expect(put.body).not.toHaveProperty('priority')
-		expect(put.body.created_at).toBe(created.body.created_at)
+		expect(taskOf(put).created_at).toBe(taskOf(created).created_at)
 
-		const patch = await alice.patch(`/api/tasks/${created.body.id}/complete`, { completed: true, title: 'Not this', id: 1 })
+		const patch = await alice.patch(`/api/tasks/${taskOf(created).id}/complete`, { completed: true, title: 'Not this', id: 1 })
 		expect(patch.status).toBe(200)
-		expect(patch.body).toMatchObject({ id: created.body.id, title: 'Extra too', completed: true })
+		expect(patch.body).toMatchObject({ id: taskOf(created).id, title: 'Extra too', completed: true })
 	})
 })
 
@@ -158,7 +157,7 @@ describe('Routes', () => {
 			const created = await alice.post('/api/tasks', { title: 'Buy milk', description: 'Two litres', completed: true })
 			expect(created.status).toBe(201)
 			expect(created.body).toMatchObject({ title: 'Buy milk', description: 'Two litres', completed: true })
-			expect(created.headers.get('location')).toBe(`/api/tasks/${created.body.id}`)
+			expect(created.headers.get('location')).toBe(`/api/tasks/${taskOf(created).id}`)
 			expect((await alice.get(created.headers.get('location') ?? '')).body).toEqual(created.body)
 		})
 	})
@@ -167,7 +166,7 @@ describe('Routes', () => {
 		test('200, an array of the caller`s tasks, newest first', async () => {
 			const alice = await asUser(app)
 			const tasks = []
-			for (const title of ['First', 'Second', 'Third']) tasks.push((await alice.post('/api/tasks', { title })).body)
+			for (const title of ['First', 'Second', 'Third']) tasks.push(taskOf(await alice.post('/api/tasks', { title })))
 			const list = await alice.get('/api/tasks')
 			expect(list.status).toBe(200)
 			expect(list.headers.get('content-type')).toBe('application/json')
@@ -186,7 +185,7 @@ describe('Routes', () => {
 	describe('GET /api/tasks/{id}', () => {
 		test('200, the task', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Read me', description: 'Details' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Read me', description: 'Details' }))
 			const got = await alice.get(`/api/tasks/${created.id}`)
 			expect(got.status).toBe(200)
 			expect(got.headers.get('content-type')).toBe('application/json')
@@ -197,25 +196,25 @@ describe('Routes', () => {
 			const alice = await asUser(app)
 			const got = await alice.get('/api/tasks/2147483647')
 			expect(got.status).toBe(404)
-			expect(got.body.error_code).toBe('RESOURCE_NOT_FOUND')
+			expect(errorOf(got).error_code).toBe('RESOURCE_NOT_FOUND')
 		})
 	})
 
 	describe('PUT /api/tasks/{id}', () => {
 		test('200, the task with the fields sent; updated_at moves, created_at stays', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Old', description: 'Old text' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Old', description: 'Old text' }))
 			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'New', description: 'New text', completed: true })
 			expect(put.status).toBe(200)
 			expect(put.body).toMatchObject({ id: created.id, title: 'New', description: 'New text', completed: true })
-			expect(put.body.created_at).toBe(created.created_at)
-			later(put.body.updated_at, created.updated_at)
+			expect(taskOf(put).created_at).toBe(created.created_at)
+			later(taskOf(put).updated_at, created.updated_at)
 			expect((await alice.get(`/api/tasks/${created.id}`)).body).toEqual(put.body)
 		})
 
 		test('fields left out keep their value', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Keep', description: 'Kept', completed: true })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Keep', description: 'Kept', completed: true }))
 			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'Renamed' })
 			expect(put.status).toBe(200)
 			expect(put.body).toMatchObject({ title: 'Renamed', description: 'Kept', completed: true })
@@ -224,23 +223,23 @@ describe('Routes', () => {
 
 		test('description: null clears it', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Clear', description: 'Soon gone' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Clear', description: 'Soon gone' }))
 			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'Clear', description: null })
 			expect(put.status).toBe(200)
-			expect(put.body.description).toBeNull()
-			expect((await alice.get(`/api/tasks/${created.id}`)).body.description).toBeNull()
+			expect(taskOf(put).description).toBeNull()
+			expect(taskOf(await alice.get(`/api/tasks/${created.id}`)).description).toBeNull()
 		})
 
 		test('completed: false is applied, not taken as left out', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Undo', completed: true })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Undo', completed: true }))
 			const put = await alice.put(`/api/tasks/${created.id}`, { title: 'Undo', completed: false })
-			expect(put.body.completed).toBe(false)
+			expect(taskOf(put).completed).toBe(false)
 		})
 
 		test('title is required; a bad field is 422 naming it and nothing changes', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Intact', description: 'Same' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Intact', description: 'Same' }))
 			const path = `/api/tasks/${created.id}`
 			expectValidationError(await alice.put(path, { description: 'No title' }), 'title')
 			expectValidationError(await alice.put(path, { title: '   ' }), 'title')
@@ -255,28 +254,28 @@ describe('Routes', () => {
 			const alice = await asUser(app)
 			const put = await alice.put('/api/tasks/2147483647', { title: 'Ghost' })
 			expect(put.status).toBe(404)
-			expect(put.body.error_code).toBe('RESOURCE_NOT_FOUND')
+			expect(errorOf(put).error_code).toBe('RESOURCE_NOT_FOUND')
 		})
 	})
 
 	describe('PATCH /api/tasks/{id}/complete', () => {
 		test('200, the task with completed set; updated_at moves on every change', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Toggle', description: 'Kept' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Toggle', description: 'Kept' }))
 			const done = await alice.patch(`/api/tasks/${created.id}/complete`, { completed: true })
 			expect(done.status).toBe(200)
 			expect(done.body).toMatchObject({ id: created.id, title: 'Toggle', description: 'Kept', completed: true })
-			expect(done.body.created_at).toBe(created.created_at)
-			later(done.body.updated_at, created.updated_at)
+			expect(taskOf(done).created_at).toBe(created.created_at)
+			later(taskOf(done).updated_at, created.updated_at)
 			const undone = await alice.patch(`/api/tasks/${created.id}/complete`, { completed: false })
-			expect(undone.body.completed).toBe(false)
-			later(undone.body.updated_at, done.body.updated_at)
+			expect(taskOf(undone).completed).toBe(false)
+			later(taskOf(undone).updated_at, taskOf(done).updated_at)
 			expect((await alice.get(`/api/tasks/${created.id}`)).body).toEqual(undone.body)
 		})
 
 		test('completed missing or not a boolean: 422 naming completed, nothing changes', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Stay open' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Stay open' }))
 			const path = `/api/tasks/${created.id}/complete`
 			for (const body of [{}, { completed: 'yes' }, { completed: 1 }, { completed: null }, { done: true }])
 				expectValidationError(await alice.patch(path, body), 'completed')
@@ -287,14 +286,14 @@ describe('Routes', () => {
 			const alice = await asUser(app)
 			const patch = await alice.patch('/api/tasks/2147483647/complete', { completed: true })
 			expect(patch.status).toBe(404)
-			expect(patch.body.error_code).toBe('RESOURCE_NOT_FOUND')
+			expect(errorOf(patch).error_code).toBe('RESOURCE_NOT_FOUND')
 		})
 	})
 
 	describe('DELETE /api/tasks/{id}', () => {
 		test('204 with an empty body; the task is gone for every route', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Delete me' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Delete me' }))
 			const path = `/api/tasks/${created.id}`
 			const deleted = await alice.delete(path)
 			expect(deleted.status).toBe(204)
@@ -307,14 +306,14 @@ describe('Routes', () => {
 				await alice.delete(path)
 			]) {
 				expect(reply.status).toBe(404)
-				expect(reply.body.error_code).toBe('RESOURCE_NOT_FOUND')
+				expect(errorOf(reply).error_code).toBe('RESOURCE_NOT_FOUND')
 			}
 			expect((await alice.get('/api/tasks')).body).toEqual([])
 		})
 
 		test('a deleted task answers exactly as an id that never existed', async () => {
 			const alice = await asUser(app)
-			const created = (await alice.post('/api/tasks', { title: 'Gone' })).body
+			const created = taskOf(await alice.post('/api/tasks', { title: 'Gone' }))
 			await alice.delete(`/api/tasks/${created.id}`)
 			const deleted = await alice.get(`/api/tasks/${created.id}`)
 			const never = await alice.get('/api/tasks/2147483647')

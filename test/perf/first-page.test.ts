@@ -5,10 +5,10 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js'
 import type { Db } from '../../src/database'
 import type { ListQuery } from '../../src/tasks/model'
 import { listTasks } from '../../src/tasks/queries'
-import { asUser, databaseKind, newUser, testApp, testDatabase } from '../support/app'
+import { asUser, databaseKind, newUser, tasksOf, testApp, testDatabase } from '../support/app'
 
 const app = await testApp()
-const { db, reads, searches } = await testDatabase()
+const { writes: db, reads, searches } = await testDatabase()
 const TASKS = 100_000
 
 interface PlanNode {
@@ -94,7 +94,7 @@ describe(`Scale on ${databaseKind}: the first page of a user with ${TASKS.toLoca
 		const page = await big.get('/api/tasks?limit=50&sort=created_at&order=desc')
 		expect(page.status).toBe(200)
 		expect(page.headers.get('x-total-count')).toBe(String(TASKS))
-		expect(page.body.map((t: { title: string }) => t.title)).toEqual(
+		expect(tasksOf(page).map((task) => task.title)).toEqual(
 			Array.from({ length: 50 }, (_, i) => `Task ${TASKS - i}`)
 		)
 	})

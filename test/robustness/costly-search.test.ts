@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { LIST_PIPELINE, SEARCH_POOL_SIZE } from '../../src/database'
+import { LIST_PIPELINE, SEARCH_POOL_SIZE } from '../../src/database/postgres'
 import { MAX_SEARCH } from '../../src/tasks/model'
-import { asUser, databaseUrl, testApp } from '../support/app'
+import { asUser, databaseUrl, errorOf, tasksOf, testApp } from '../support/app'
 
 const TASKS = 10_000
 
@@ -32,8 +32,8 @@ describe.skipIf(!databaseUrl)('A search that costs the database seconds (Postgre
 		while ((await running()).length === 0) await Bun.sleep(10)
 
 		const search = await bob.get('/api/tasks?q=MILK')
-		expect([search.status, search.body.map((task: { title: string }) => task.title)]).toEqual([200, ['Buy milk']])
-		expect([(await reply).status, (await reply).body.error_code]).toEqual([503, 'SERVICE_UNAVAILABLE'])
+		expect([search.status, tasksOf(search).map((task) => task.title)]).toEqual([200, ['Buy milk']])
+		expect([(await reply).status, errorOf(await reply).error_code]).toEqual([503, 'SERVICE_UNAVAILABLE'])
 		expect(await running()).toHaveLength(0)
 		expect((await bob.get('/api/tasks?q=milk&sort=title')).status).toBe(200)
 	})
@@ -47,7 +47,7 @@ describe.skipIf(!databaseUrl)('A search that costs the database seconds (Postgre
 		while ((await running()).length < SEARCH_POOL_SIZE) await Bun.sleep(10)
 
 		const search = await bob.get('/api/tasks?q=MILK')
-		expect([search.status, search.body.map((task: { title: string }) => task.title)]).toEqual([200, ['Buy milk']])
-		for (const reply of await Promise.all(replies)) expect([reply.status, reply.body.error_code]).toEqual([503, 'SERVICE_UNAVAILABLE'])
+		expect([search.status, tasksOf(search).map((task) => task.title)]).toEqual([200, ['Buy milk']])
+		for (const reply of await Promise.all(replies)) expect([reply.status, errorOf(reply).error_code]).toEqual([503, 'SERVICE_UNAVAILABLE'])
 	}, 60_000)
 })

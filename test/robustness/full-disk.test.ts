@@ -3,7 +3,8 @@ import { spawnSync } from 'bun'
 import { mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { migrate, openDatabase } from '../../src/database'
+import { openDatabase } from '../../src/database'
+import { migrate } from '../../src/database/migrate'
 import { asUser, databaseKind, testApp } from '../support/app'
 
 // A file system of its own, so that it can be filled: a tmpfs, which only root may mount.
@@ -18,7 +19,7 @@ describe.if(mounted)('Running it: the embedded database on a disk that fills up 
 	test('a write answers 503 and changes nothing; once there is room again, writes succeed and nothing was lost', async () => {
 		const database = await openDatabase({ dataDir: join(mount, 'data') })
 		await database.settle()
-		await migrate(database.db)
+		await migrate(database.writes)
 		const user = await asUser(await testApp(database))
 		expect((await user.post('/api/tasks', { title: 'before' })).status).toBe(201)
 

@@ -13,7 +13,7 @@ export type Step =
 	| { op: 'forged'; forgery: Forgery; route: Route; target: Target }
 	| { op: 'odd'; method: string; path: string; body?: Body }
 
-export const FORGERIES = [
+const FORGERIES = [
 	'missing',
 	'empty',
 	'garbage',

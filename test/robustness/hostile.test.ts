@@ -257,7 +257,7 @@ describe('Running it: logs and headers', () => {
 	})
 
 	test('a failed query whose values hold line breaks: all of them masked, and the stack keeps its frames', async () => {
-		const { db } = await testDatabase()
+		const { writes: db } = await testDatabase()
 		const failure = await db.execute(sql`select ${'private title\nprivate description\n    at a made-up frame'}::int`).catch((e: unknown) => e)
 		expect(failure).toBeInstanceOf(Error)
 		const written = await writtenBy({ level: 'error', ...errorFields(failure) })

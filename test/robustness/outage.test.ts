@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
-import { codeOf, type Database, type Db, isUnavailable, migrate, openDatabase, STATEMENT_DEADLINE_MS } from '../../src/database'
-import { asUser, databaseUrl, emptyDatabase, newUser, SECRET, sign, testApp } from '../support/app'
+import { type Database, type Db, openDatabase } from '../../src/database'
+import { STATEMENT_DEADLINE_MS } from '../../src/database/guarded-pool'
+import { migrate } from '../../src/database/migrate'
+import { codeOf, isUnavailable } from '../../src/database/unavailable'
+import { asUser, databaseUrl, emptyDatabase, errorOf, newUser, SECRET, sign, taskOf, tasksOf, testApp } from '../support/app'
 import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder, WORKER_LISTENING } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 import { PRIMARY_ENV, WORKER_ENV } from '../../src/workers'
@@ -54,11 +57,8 @@ async function request(running: Running, method: string, path: string, token?: s
 		signal: AbortSignal.timeout(ANSWER_WITHIN_MS)
 	})
 	const text = await response.text()
-	return {
-		status: response.status,
-		type: response.headers.get('content-type'),
-		body: text ? JSON.parse(text) : undefined
-	}
+	const parsed: unknown = text ? JSON.parse(text) : undefined
+	return { status: response.status, type: response.headers.get('content-type'), body: parsed }
 }
 
 const UNAVAILABLE = { detail: expect.any(String), error_code: 'SERVICE_UNAVAILABLE' }
@@ -108,16 +108,16 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 			expect(before.status).toBe(201)
 
 			takeAway(proxy)
-			await everyRouteIs503(running, token, before.body.id)
+			await everyRouteIs503(running, token, taskOf(before).id)
 			expect(running.process.exitCode).toBeNull()
 
 			proxy.restore()
 			expect(await readyWithin(running, BACK_WITHIN_MS)).toBe(true)
-			expect((await request(running, 'GET', `/api/tasks/${before.body.id}`, token)).body).toEqual(before.body)
+			expect((await request(running, 'GET', `/api/tasks/${taskOf(before).id}`, token)).body).toEqual(before.body)
 			const after = await request(running, 'POST', '/api/tasks', token, { title: 'written after the outage' })
 			expect(after.status).toBe(201)
 			// Nothing answered 503 was written.
-			const titles = (await request(running, 'GET', '/api/tasks', token)).body.map((t: { title: string }) => t.title)
+			const titles = tasksOf(await request(running, 'GET', '/api/tasks', token)).map((task) => task.title)
 			expect(titles).toEqual(['written after the outage', 'written before the outage'])
 			expect(await running.stop('SIGTERM')).toBe(0)
 			expect(running.output()).not.toContain(PASSWORD)
@@ -140,7 +140,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect(await readyWithin(running, BACK_WITHIN_MS)).toBe(true)
 		// Every create answered 201 is there; those answered 503 may be or not, but nothing else is.
 		const listed = (await request(running, 'GET', '/api/tasks', token)).body as { title: string }[]
-		const acknowledged = (await Promise.all(burst)).filter((r) => r.status === 201).map((r) => r.body.title)
+		const acknowledged = (await Promise.all(burst)).filter((r) => r.status === 201).map((r) => taskOf(r).title)
 		for (const title of acknowledged) expect(listed.map((t) => t.title)).toContain(title)
 		expect(await running.stop('SIGTERM')).toBe(0)
 	}, 120_000)
@@ -238,13 +238,13 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres refuses more connections
 		await own.admin.unsafe(`alter database "${own.name}" connection limit 2`)
 		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
 		try {
-			await migrate(database.db, () => {})
+			await migrate(database.writes, () => {})
 			const app = await testApp(database)
 			const users = await Promise.all(Array.from({ length: 8 }, () => asUser(app)))
 			const replies = await Promise.all(
 				users.flatMap((user) => [user.post('/api/tasks', { title: 'x' }), user.get('/api/tasks'), user.get('/api/tasks?q=x')])
 			)
-			const statuses = replies.map(({ status, body }) => (status === 503 ? `503 ${body.error_code}` : String(status)))
+			const statuses = replies.map((reply) => (reply.status === 503 ? `503 ${errorOf(reply).error_code}` : String(reply.status)))
 			expect(statuses).toContain('503 SERVICE_UNAVAILABLE')
 			expect(statuses.filter((status) => !['200', '201', '503 SERVICE_UNAVAILABLE'].includes(status))).toEqual([])
 		} finally {
@@ -320,7 +320,7 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 
 	test('every connection serves again after Postgres terminates its backends under load', () =>
 		onNamed(async ({ database, terminate }) => {
-			const pools = [database.db, database.reads, database.searches, database.lookups]
+			const pools = [database.writes, database.reads, database.searches, database.lookups]
 			// Each statement is sent again as soon as it is answered or fails, as requests would be.
 			const hammer = (until: () => boolean, failures?: string[]) =>
 				Promise.all(

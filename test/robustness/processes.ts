@@ -25,7 +25,7 @@ const FETCH_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS
  * `send` of the fuzzer, over HTTP to `url`: fetch for the usual methods; a raw HTTP/1.1 exchange
  * for the others, which fetch rewrites (an unknown method becomes GET) or answers without a body.
  */
-export const sendTo =
+const sendTo =
 	(url: string): Send =>
 	async ({ method, path, headers, body }) => {
 		if (!FETCH_METHODS.includes(method)) return rawExchange(url, { method, path, headers, body })

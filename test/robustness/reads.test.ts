@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import postgres from 'postgres'
-import { POOL_SIZE } from '../../src/database'
-import { asUser, databaseUrl, testApp } from '../support/app'
+import { POOL_SIZE } from '../../src/database/postgres'
+import { asUser, databaseUrl, taskOf, testApp } from '../support/app'
 
 const app = await testApp()
 const WRITERS = POOL_SIZE + 2
@@ -16,7 +16,7 @@ describe.skipIf(!databaseUrl)(`Reads while ${WRITERS} writes wait for a lock, on
 
 	// Resolves with what `read` answered while the writes waited, or 'still waiting' after 10 s.
 	async function whileWritesWait(alice: User, read: () => Promise<unknown>) {
-		const locked = (await alice.post('/api/tasks', { title: 'Locked by someone else' })).body.id
+		const locked = taskOf(await alice.post('/api/tasks', { title: 'Locked by someone else' })).id
 		const holder = await other.reserve()
 		let writes: ReturnType<typeof alice.put>[] = []
 		try {
@@ -37,7 +37,7 @@ describe.skipIf(!databaseUrl)(`Reads while ${WRITERS} writes wait for a lock, on
 	test('a task read by its id is answered', async () => {
 		const alice = await asUser(app)
 		const free = await alice.post('/api/tasks', { title: 'Read meanwhile' })
-		const read = await whileWritesWait(alice, () => alice.get(`/api/tasks/${free.body.id}`))
+		const read = await whileWritesWait(alice, () => alice.get(`/api/tasks/${taskOf(free).id}`))
 		expect(read).toMatchObject({ status: 200, body: free.body })
 	})
 

@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
-import { type Database, LIST_PIPELINE, migrate, openDatabase, POOL_SIZE } from '../../src/database'
+import { type Database, openDatabase } from '../../src/database'
+import { migrate } from '../../src/database/migrate'
+import { LIST_PIPELINE, POOL_SIZE } from '../../src/database/postgres'
 import { silentLog } from '../../src/log'
 import { asUser, databaseUrl, emptyDatabase, testApp } from '../support/app'
 
@@ -20,7 +22,7 @@ describe.if(Boolean(databaseUrl))('Lists while the backend of one connection for
 		own = await emptyDatabase('stalled')
 		const { name, admin } = own
 		database = await openDatabase({ databaseUrl: own.url, dataDir: '' })
-		await migrate(database.db, silentLog)
+		await migrate(database.writes, silentLog)
 		const alice = await asUser(await testApp(database))
 		await alice.post('/api/tasks', { title: 'Listed' })
 		const lists = (count: number) => Array.from({ length: count }, () => alice.get('/api/tasks'))

@@ -1,12 +1,16 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { t, type Static, type TSchema } from 'elysia'
+import { TypeCompiler } from 'elysia/type-system'
 import { SignJWT, type JWTPayload } from 'jose'
 import postgres from 'postgres'
 import { type AppDependencies, createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
-import { type Database, migrate, openDatabase } from '../../src/database'
+import { type Database, openDatabase } from '../../src/database'
+import { migrate } from '../../src/database/migrate'
 import { silentLog } from '../../src/log'
+import { ErrorBody, Task } from '../../src/tasks/model'
 import { cacheTokens } from '../../src/token-cache'
 
 export const SECRET = 'a-test-secret-that-is-longer-than-32-bytes'
@@ -23,7 +27,7 @@ export function testDatabase(): Promise<Database> {
 	shared ??= (async () => {
 		const database = await openDatabase({ databaseUrl, dataDir: mkdtempSync(join(tmpdir(), 'todo-test-')) })
 		await database.settle()
-		await migrate(database.db)
+		await migrate(database.writes)
 		return database
 	})()
 	return shared
@@ -74,9 +78,23 @@ export async function sign(claims: JWTPayload, { secret = SECRET, ttl = '1h' }: 
 export interface Reply {
 	status: number
 	headers: Headers
-	body: any
+	body: unknown
 	text: string
 }
+
+// A typed read checks the body against the schema the API promises, so a reply of another shape
+// fails right there, showing what came back, rather than as an undefined somewhere further on.
+function reader<T extends TSchema>(schema: T, what: string) {
+	const shape = TypeCompiler.Compile(schema)
+	return (reply: Pick<Reply, 'status' | 'body'>): Static<T> => {
+		if (!shape.Check(reply.body)) throw new Error(`Expected ${what}, got ${reply.status} ${JSON.stringify(reply.body)?.slice(0, 500)}`)
+		return reply.body
+	}
+}
+
+export const taskOf = reader(Task, 'a task')
+export const tasksOf = reader(t.Array(Task), 'a list of tasks')
+export const errorOf = reader(ErrorBody, 'an error body')
 
 type Handler = { handle(request: Request): Promise<Response> }
 

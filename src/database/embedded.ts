@@ -8,26 +8,26 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 
-export class DataDirLocked extends Error {}
+/** The lock on DATA_DIR cannot be taken: another todo-api holds it, or this system has no flock(2). */
+export class CannotLockDataDir extends Error {}
 
 const LOCK_EXCLUSIVE = 2
 const LOCK_NONBLOCKING = 4
 
-// flock(2) from the C library. The kernel drops such a lock the moment its process dies, however it
-// dies, so a crash leaves no stale lock and a reused pid cannot hold one; two processes that start at
-// the same instant cannot both get it. Node's fs has no way to take one.
+// flock(2) from the C library, by whichever name this platform gives it. The kernel drops such a
+// lock the moment its process dies, however it dies, so a crash leaves no stale lock and a reused
+// pid cannot hold one; two processes that start at the same instant cannot both get it. Node's fs
+// has no way to take one.
 function loadFlock(): (fd: number, operation: number) => number {
 	for (const library of ['libc.so.6', 'libc.so', 'libc.dylib'])
 		try {
 			return dlopen(library, { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } }).symbols.flock
-		} catch {
-			// Not this platform's name for it: try the next.
-		}
-	throw new DataDirLocked('Cannot lock DATA_DIR: no C library with flock(2) was found.')
+		} catch {}
+	throw new CannotLockDataDir('Cannot lock DATA_DIR: no C library with flock(2) was found.')
 }
 
 const inUse = (dir: string, owner: string) =>
-	new DataDirLocked(
+	new CannotLockDataDir(
 		`${resolve(dir)} is in use by another todo-api (pid ${owner || 'unknown'}); one process per DATA_DIR.`
 	)
 

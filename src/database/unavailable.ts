@@ -1,0 +1,63 @@
+import type { Log } from '../log'
+
+const UNAVAILABLE_CODES = new Set([
+	'ECONNREFUSED',
+	'ECONNRESET',
+	'ETIMEDOUT',
+	'EPIPE',
+	'ENOTFOUND',
+	'EAI_AGAIN',
+	'EHOSTUNREACH',
+	// The route to the database gone: an interface or a VPN link down, no route for its address.
+	'ENETUNREACH',
+	'ENETDOWN',
+	'ENETRESET',
+	'EHOSTDOWN',
+	'ECONNABORTED',
+	'EADDRNOTAVAIL',
+	'CONNECT_TIMEOUT',
+	'CONNECTION_CLOSED',
+	'CONNECTION_ENDED',
+	'CONNECTION_DESTROYED',
+	'57P01', // admin_shutdown
+	'57P02', // crash_shutdown
+	'57P03', // cannot_connect_now
+	'57014' // query_canceled: a search that ran past its statement_timeout (postgres.ts)
+])
+
+// Drizzle wraps driver errors; the driver's code sits on the cause.
+export function codeOf(error: unknown): string | undefined {
+	for (let e = error; e instanceof Error; e = e.cause) {
+		const code = (e as { code?: unknown }).code
+		if (typeof code === 'string') return code
+	}
+	return undefined
+}
+
+/** The database cannot be reached right now: a 503, not a bug. */
+export function isUnavailable(error: unknown): boolean {
+	const code = codeOf(error)
+	// Class 08 is a connection lost; class 53, resources the server has run out of for now: a full
+	// disk (53100), memory, connections (53300).
+	return code !== undefined && (UNAVAILABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('53'))
+}
+
+const START_RETRY_MS = 1_000
+
+/**
+ * A step of the start: a database that cannot be reached is tried again every START_RETRY_MS for as
+ * long as it takes (it may start after the service, or be down); `waiting` is called when the first
+ * try fails so. Any other error is thrown.
+ */
+export async function whileUnavailable<T>(step: () => Promise<T>, log: Log, waiting?: () => void): Promise<T> {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await step()
+		} catch (error) {
+			if (!isUnavailable(error)) throw error
+			log({ level: 'warn', msg: 'database unavailable, retrying', attempt, error: codeOf(error) })
+			if (attempt === 1) waiting?.()
+			await Bun.sleep(START_RETRY_MS)
+		}
+	}
+}
