@@ -318,6 +318,16 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends 
 			expect(Array.from(rows)).toEqual([{ one: 1 }])
 		}), 30_000)
 
+	test('a read by id after a statement that failed past its first rows, on the same connection, finds its task', () =>
+		onNamed(async ({ database }) => {
+			const user = await asUser(await testApp(database))
+			const { id } = taskOf(await user.post('/api/tasks', { title: 'still there' }))
+			// The first row is sent before the second fails: division by zero.
+			const failed = database.lookups.execute(sql`select 1 / (2 - x) from generate_series(1, 2) x`)
+			expect(await outcome(failed)).toBe('22012')
+			expect(taskOf(await user.get(`/api/tasks/${id}`)).title).toBe('still there')
+		}), 30_000)
+
 	test('every connection serves again after Postgres terminates its backends under load', () =>
 		onNamed(async ({ database, terminate }) => {
 			const pools = [database.writes, database.reads, database.searches, database.lookups]
