@@ -9,11 +9,12 @@ interface Waiting<K, V> {
  * to finish sends them together, at most `most` of them, as one call. A call is sent at once while
  * fewer run, and under load each round trip serves as many calls as arrived during the last ones.
  * `answer` gives one value per key, in order, and fails by rejecting, as an async function does: a
- * throw would leave every later call waiting.
+ * throw would leave every later call waiting. A failure for which `failsAll` is true fails the calls
+ * waiting too, which would otherwise meet it one batch at a time.
  */
 export function coalesced<K, V>(
 	answer: (keys: K[]) => Promise<V[]>,
-	{ most, atOnce }: { most: number; atOnce: number }
+	{ most, atOnce, failsAll }: { most: number; atOnce: number; failsAll: (error: unknown) => boolean }
 ): (key: K) => Promise<V> {
 	let waiting: Waiting<K, V>[] = []
 	let running = 0
@@ -32,6 +33,7 @@ export function coalesced<K, V>(
 			},
 			(error: unknown) => {
 				for (const call of batch) call.reject(error)
+				if (failsAll(error)) for (const call of waiting.splice(0)) call.reject(error)
 				done()
 			}
 		)

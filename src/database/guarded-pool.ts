@@ -1,4 +1,5 @@
 import type postgres from 'postgres'
+import { isConnectFailure } from './unavailable'
 
 // A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
 // no error for many minutes, and postgres.js waits that long for an answer: every request on such
@@ -39,8 +40,9 @@ export interface GuardedPool {
 }
 
 /**
- * A postgres.js pool whose statements are held to STATEMENT_DEADLINE_MS. It reads a query's
- * `active` flag, which postgres.js 3.4.9 keeps but does not type.
+ * A postgres.js pool whose statements are held to STATEMENT_DEADLINE_MS, replaced by a fresh one
+ * when they are not or when a connect fails. It reads a query's `active` flag, which postgres.js
+ * 3.4.9 keeps but does not type.
  */
 export function guardedPool(open: () => Sql): GuardedPool {
 	let current = open()
@@ -68,7 +70,17 @@ export function guardedPool(open: () => Sql): GuardedPool {
 			else timer = setTimeout(check, DEADLINE_CHECK_MS)
 		}, DEADLINE_CHECK_MS)
 		// Promise.prototype.then observes a postgres.js query without starting it, as its own then would.
-		Promise.prototype.then.call(statement, () => clearTimeout(timer), () => clearTimeout(timer))
+		Promise.prototype.then.call(
+			statement,
+			() => clearTimeout(timer),
+			(error: unknown) => {
+				clearTimeout(timer)
+				// postgres.js fails one queued statement a connect that fails, and keeps the rest for
+				// its next tries: under load, most requests would wait out the whole outage. Dropping
+				// the pool fails them all at once, as unavailable.
+				if (isConnectFailure(error)) replace(pool)
+			}
+		)
 		return statement
 	}
 	const forward = (target: object, property: string | symbol) => {

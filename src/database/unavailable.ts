@@ -1,27 +1,32 @@
 import type { Log } from '../log'
 
-const UNAVAILABLE_CODES = new Set([
+// A connection to the database could not be opened: refused, not found, no route (an interface or
+// a VPN link down, no route for its address), no answer, or a server starting up or shutting down.
+const CONNECT_FAILURES = new Set([
 	'ECONNREFUSED',
-	'ECONNRESET',
-	'ETIMEDOUT',
-	'EPIPE',
 	'ENOTFOUND',
 	'EAI_AGAIN',
 	'EHOSTUNREACH',
-	// The route to the database gone: an interface or a VPN link down, no route for its address.
 	'ENETUNREACH',
 	'ENETDOWN',
-	'ENETRESET',
 	'EHOSTDOWN',
-	'ECONNABORTED',
 	'EADDRNOTAVAIL',
 	'CONNECT_TIMEOUT',
+	'57P03' // cannot_connect_now
+])
+
+const UNAVAILABLE_CODES = new Set([
+	...CONNECT_FAILURES,
+	'ECONNRESET',
+	'ETIMEDOUT',
+	'EPIPE',
+	'ENETRESET',
+	'ECONNABORTED',
 	'CONNECTION_CLOSED',
 	'CONNECTION_ENDED',
 	'CONNECTION_DESTROYED',
 	'57P01', // admin_shutdown
 	'57P02', // crash_shutdown
-	'57P03', // cannot_connect_now
 	'57014' // query_canceled: a search that ran past its statement_timeout (postgres.ts)
 ])
 
@@ -33,6 +38,9 @@ export function codeOf(error: unknown): string | undefined {
 	}
 	return undefined
 }
+
+/** A statement failed because no connection could be opened for it. */
+export const isConnectFailure = (error: unknown): boolean => CONNECT_FAILURES.has(codeOf(error) ?? '')
 
 /** The database cannot be reached right now: a 503, not a bug. */
 export function isUnavailable(error: unknown): boolean {

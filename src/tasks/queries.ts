@@ -2,6 +2,7 @@ import { and, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { coalesced } from '../coalesce'
 import type { Db, Pools } from '../database'
+import { isConnectFailure } from '../database/unavailable'
 import type { ListQuery, Task, TaskInput } from './model'
 import { nextUpdatedAt, taskCounts, tasks } from './table'
 
@@ -125,7 +126,8 @@ export async function listTasks(
 // statement's own, not the row's. A lone read runs the plain statement. With two out at once a
 // read seldom waits for a round trip before it is sent, and the database spent as little per read
 // as with one. A batch holds at most 100, so that one statement's parameter and answer stay small.
-const READS = { most: 100, atOnce: 2 }
+// A connect that fails fails every read waiting: the next batches would wait for connects too.
+const READS = { most: 100, atOnce: 2, failsAll: isConnectFailure }
 
 type Lookup = { userId: string; id: number }
 

@@ -145,6 +145,27 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		expect(await running.stop('SIGTERM')).toBe(0)
 	}, 120_000)
 
+	for (const [how, takeAway] of [
+		['stopped', (proxy: TcpProxy) => proxy.cut()],
+		['unreachable', (proxy: TcpProxy) => proxy.blackHole()]
+	] as const)
+		test(`${how}, under load: every request waiting for a connection gets 503 within seconds, not when the database is back`, () =>
+			openedBehindProxy(async (database, proxy) => {
+				const user = await asUser(await testApp(database))
+				const { id } = taskOf(await user.post('/api/tasks', { title: 'written before the outage' }))
+				takeAway(proxy)
+				// More than the pools and the batches of reads by id take in one try to connect.
+				const requests = [
+					...Array.from({ length: 100 }, () => user.get('/api/tasks')),
+					...Array.from({ length: 800 }, () => user.get(`/api/tasks/${id}`)),
+					...Array.from({ length: 20 }, (_, n) => user.post('/api/tasks', { title: `written during the outage ${n}` }))
+				]
+				const unanswered = Bun.sleep(ANSWER_WITHIN_MS).then(() => ({ status: 'no answer' }))
+				const statuses = await Promise.all(requests.map((reply) => Promise.race([reply, unanswered]).then((r) => r.status)))
+				expect(new Set(statuses)).toEqual(new Set([503]))
+				proxy.restore()
+			}), 60_000)
+
 	test('a statement whose connection goes silent while the database lives fails as unavailable within seconds', () =>
 		openedBehindProxy(async (database, proxy) => {
 			// The database answers this after the connection has gone silent, into the void.
