@@ -7,9 +7,11 @@ export const WORKER_ENV = 'TODO_API_WORKER'
 /** The primary's pid, so a worker can tell at once whether its primary is still there. */
 export const PRIMARY_ENV = 'TODO_API_PRIMARY'
 
-// A worker that keeps dying is not restarted forever: at most this many restarts a minute.
-const RESTARTS_PER_MINUTE = 10
-const RESTART_DELAY_MS = 250
+// A worker that dies is restarted after FIRST_RESTART_MS, and one that keeps dying later each time:
+// the wait doubles with each of its deaths in the last minute, up to a minute. A crash loop then
+// costs little, and the worker comes back once its cause is gone.
+const FIRST_RESTART_MS = 250
+const LAST_RESTART_MS = 60_000
 
 /**
  * How many processes serve the port: WORKERS, else one per core the process may use (Bun's count
@@ -39,7 +41,7 @@ export function ownCommand(): string[] {
  */
 export function superviseWorkers(count: number, port: number, log: Log) {
 	const running = new Set<Subprocess>()
-	const restarts: number[] = []
+	const deaths = new Map<number, number[]>()
 	let stopping = false
 
 	function start(slot: number) {
@@ -54,14 +56,11 @@ export function superviseWorkers(count: number, port: number, log: Log) {
 			running.delete(child)
 			if (stopping) return
 			const now = Date.now()
-			while (restarts.length && (restarts[0] ?? 0) < now - 60_000) restarts.shift()
-			if (restarts.length >= RESTARTS_PER_MINUTE) {
-				log({ level: 'error', msg: 'worker died too often; not restarted', worker: slot, code })
-				return
-			}
-			restarts.push(now)
-			log({ level: 'warn', msg: 'worker died; restarting it', worker: slot, code, signal: child.signalCode })
-			setTimeout(() => stopping || start(slot), RESTART_DELAY_MS)
+			const recent = [...(deaths.get(slot) ?? []).filter((at) => at > now - 60_000), now]
+			deaths.set(slot, recent)
+			const delay = Math.min(FIRST_RESTART_MS * 2 ** (recent.length - 1), LAST_RESTART_MS)
+			log({ level: 'warn', msg: 'worker died; restarting it', worker: slot, code, signal: child.signalCode, in_ms: delay })
+			setTimeout(() => stopping || start(slot), delay)
 		})
 	}
 

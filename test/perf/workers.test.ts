@@ -115,21 +115,25 @@ describe('WORKERS: processes serving one port', () => {
 		expect(await running.stop('SIGTERM')).toBe(0)
 	}, SLOW)
 
-	test.skipIf(!databaseUrl)('a worker that dies is replaced; one left without its primary stops by itself', async () => {
+	test.skipIf(!databaseUrl)('a worker that dies is replaced, later each time it dies again; one left without its primary stops by itself', async () => {
 		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '2' }
 		const running = await startBinary({ cwd: temporaryFolder(), env })
 		const primary = running.process.pid
 		const listening = () => running.stdout().split('"msg":"worker listening"').length - 1
-		await until(() => listening() === 1, 'the worker listens')
-		const [first] = childrenOf(primary)
-		process.kill(first ?? 0, 'SIGKILL')
-		await until(() => childrenOf(primary).some((pid) => pid !== first), 'the worker is replaced')
-		expect(running.stdout()).toContain('worker died; restarting it')
-		const [second] = childrenOf(primary)
-		await until(() => listening() === 2, 'the new worker listens')
+		const restartsIn = () => [...running.stdout().matchAll(/"msg":"worker died; restarting it".*?"in_ms":(\d+)/g)].map((m) => Number(m[1]))
+		let worker: number | undefined
+		for (const [death, wait] of [250, 500, 1000].entries()) {
+			await until(() => listening() === death + 1, 'the worker listens')
+			const [dying] = childrenOf(primary)
+			process.kill(dying ?? 0, 'SIGKILL')
+			await until(() => childrenOf(primary).some((pid) => pid !== dying), 'the worker is replaced')
+			expect(restartsIn().at(-1)).toBe(wait)
+			worker = childrenOf(primary)[0]
+		}
+		await until(() => listening() === 4, 'the last new worker listens')
 
 		process.kill(primary, 'SIGKILL')
-		await until(() => !alive(second ?? 0), 'the orphaned worker stops')
+		await until(() => !alive(worker ?? 0), 'the orphaned worker stops')
 	}, SLOW)
 
 	test('on the embedded database WORKERS>1 is refused politely: one process, and the log says why', async () => {
