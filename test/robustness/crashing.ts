@@ -5,6 +5,7 @@
 // cut off by the kill may be there or not, but only whole; nothing else may appear.
 import { SignJWT } from 'jose'
 import postgres from 'postgres'
+import { taskOf, tasksOf } from '../support/app'
 import { type Running, startBinary, temporaryFolder } from '../support/binary'
 import type { Task } from '../../src/tasks/model'
 
@@ -115,7 +116,13 @@ export async function crashLoop({
 			body: body === undefined ? undefined : JSON.stringify(body)
 		})
 		const text = await response.text()
-		return { status: response.status, body: text ? (JSON.parse(text) as Task) : undefined }
+		return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined }
+	}
+
+	// The task a write answered with, when it answered `status`; any other answer stops the writer.
+	const answered = (reply: { status: number; body: unknown }, status: number, what: string): Task => {
+		if (reply.status !== status) throw new Error(`${what} answered ${reply.status}`)
+		return taskOf(reply)
 	}
 
 	// One write at a time per writer, each on its own tasks, so the order of its writes is known.
@@ -130,21 +137,18 @@ export async function crashLoop({
 		const content: Content = { title: `title ${tag}`, description: `description ${tag}`, completed: serial % 2 === 0 }
 		if (pick === undefined || roll < 0.4) {
 			writer.pending = { kind: 'create', content }
-			const reply = await call(url, writer, 'POST', '/api/tasks', content)
-			if (reply.status !== 201 || !reply.body) throw new Error(`create answered ${reply.status}`)
-			writer.tasks.set(reply.body.id, reply.body)
+			const task = answered(await call(url, writer, 'POST', '/api/tasks', content), 201, 'create')
+			writer.tasks.set(task.id, task)
 		} else if (roll < 0.7) {
 			writer.pending = { kind: 'change', id: pick, content }
-			const reply = await call(url, writer, 'PUT', `/api/tasks/${pick}`, content)
-			if (reply.status !== 200 || !reply.body) throw new Error(`replace answered ${reply.status}`)
-			writer.tasks.set(pick, reply.body)
+			writer.tasks.set(pick, answered(await call(url, writer, 'PUT', `/api/tasks/${pick}`, content), 200, 'replace'))
 		} else if (roll < 0.85) {
-			const before = writer.tasks.get(pick) as Task
+			const before = writer.tasks.get(pick)
+			if (!before) throw new Error(`task ${pick} is not the writer's`)
 			const completed = !before.completed
 			writer.pending = { kind: 'change', id: pick, content: { ...before, completed } }
 			const reply = await call(url, writer, 'PATCH', `/api/tasks/${pick}/complete`, { completed })
-			if (reply.status !== 200 || !reply.body) throw new Error(`complete answered ${reply.status}`)
-			writer.tasks.set(pick, reply.body)
+			writer.tasks.set(pick, answered(reply, 200, 'complete'))
 		} else {
 			writer.pending = { kind: 'delete', id: pick }
 			const reply = await call(url, writer, 'DELETE', `/api/tasks/${pick}`)
@@ -162,7 +166,7 @@ export async function crashLoop({
 	async function verify(url: string, writer: Writer): Promise<void> {
 		const reply = await fetch(`${url}/api/tasks?limit=1000`, { headers: { authorization: `Bearer ${writer.token}` } })
 		if (reply.status !== 200) throw new Error(`listing after a restart answered ${reply.status}`)
-		const found = new Map(((await reply.json()) as Task[]).map((task) => [task.id, task]))
+		const found = new Map(tasksOf({ status: reply.status, body: await reply.json() }).map((task) => [task.id, task]))
 		const pending = writer.pending
 		if (pending) report.cutOff++
 		for (const [id, acknowledged] of writer.tasks) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Socket } from 'node:net'
 import { sql } from 'drizzle-orm'
-import { newUser, ORIGIN, SECRET, sign, testDatabase } from '../support/app'
+import { errorOf, newUser, ORIGIN, replyOf, SECRET, sign, taskOf, testDatabase } from '../support/app'
 import { binaryDatabases, killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { errorFields, flushLog, jsonLog } from '../../src/log'
 import { binaryCopy, rawExchange } from './processes'
@@ -134,7 +134,7 @@ describe('Running it: hostile clients are bounded by the server and others are s
 		const response = await fetch(`${running.url}/api/tasks`, { headers: { authorization: `Bearer ${'a'.repeat(60_000)}` } })
 		expect(response.status).toBe(401)
 		expect(response.headers.get('x-request-id')).toBeString()
-		expect(((await response.json()) as { error_code: string }).error_code).toBe('AUTHENTICATION_REQUIRED')
+		expect(errorOf(await replyOf(response)).error_code).toBe('AUTHENTICATION_REQUIRED')
 	})
 
 	test('huge headers, a huge URL, garbage bytes and unknown methods are refused by the HTTP layer; the server stays up', async () => {
@@ -272,7 +272,7 @@ describe('Running it: logs and headers', () => {
 		const token = await sign({ sub: newUser() })
 		const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
 		const reply = await fetch(`${running.url}/api/tasks`, { method: 'POST', headers: auth, body: '{"title":"h"}' })
-		const created = (await reply.json()) as { id: number }
+		const created = taskOf(await replyOf(reply))
 		const requests: [string, string, Record<string, string>, string?][] = [
 			['GET', '/health', {}],
 			['GET', '/ready', {}],

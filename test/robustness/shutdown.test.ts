@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { connect } from 'node:net'
-import { newUser, sign } from '../support/app'
+import { errorOf, newUser, type Reply, replyOf, sign, taskOf, tasksOf } from '../support/app'
 import { binaryDatabases, heldRequest, killLeftovers, printed, startBinary, temporaryFolder } from '../support/binary'
 import { binaryCopy } from './processes'
 
@@ -35,22 +35,22 @@ describe('Running it: SIGTERM under load', () => {
 			const running = await startBinary({ binary, cwd, env: settings })
 			const token = await sign({ sub: newUser() })
 			const acknowledged: number[] = []
+			const otherAnswers: Pick<Reply, 'status' | 'body'>[] = []
 			let stopped = false
 			const writers = Array.from({ length: 8 }, async (_, writer) => {
-				for (let n = 0; !stopped && acknowledged.length < 600; n++)
-					try {
-						const response = await fetch(`${running.url}/api/tasks`, {
-							method: 'POST',
-							headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-							body: JSON.stringify({ title: `writer ${writer} #${n}` })
-						})
-						const reply = (await response.json()) as { id: number }
-						if (response.status === 201) acknowledged.push(reply.id)
-						else expect(response.status).toBe(503)
-					} catch {
-						// Refused or cut off by the stop: no answer, so nothing acknowledged.
-						await Bun.sleep(10)
-					}
+				for (let n = 0; !stopped && acknowledged.length < 600; n++) {
+					const reply = await fetch(`${running.url}/api/tasks`, {
+						method: 'POST',
+						headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+						body: JSON.stringify({ title: `writer ${writer} #${n}` })
+					})
+						.then(replyOf)
+						.catch(() => undefined)
+					// No answer (refused or cut off by the stop): nothing acknowledged.
+					if (!reply) await Bun.sleep(10)
+					else if (reply.status === 201) acknowledged.push(taskOf(reply).id)
+					else otherAnswers.push(reply)
+				}
 			})
 			while (acknowledged.length < 50) await Bun.sleep(10)
 			// A request in flight keeps the stop draining while new connections are tried.
@@ -71,13 +71,14 @@ describe('Running it: SIGTERM under load', () => {
 			stopped = true
 			await Promise.all(writers)
 			expect(code).toBe(0)
+			for (const reply of otherAnswers) expect(errorOf(reply).error_code).toBe('SERVICE_UNAVAILABLE')
 			// Each answer has its log line, those sent while the database closed included.
 			const logged = running.stdout().split('\n').filter((line) => /"method":"POST".*"status":201/.test(line))
 			expect(logged.length).toBeGreaterThanOrEqual(acknowledged.length + 1)
 
 			const again = await startBinary({ binary, cwd, env: settings })
 			const listed = await fetch(`${again.url}/api/tasks?limit=1000`, { headers: { authorization: `Bearer ${token}` } })
-			const tasks = (await listed.json()) as { id: number; title: string }[]
+			const tasks = tasksOf(await replyOf(listed))
 			const ids = new Set(tasks.map((task) => task.id))
 			expect(acknowledged.filter((id) => !ids.has(id))).toEqual([])
 			expect(tasks.map((task) => task.title)).toContain('held')
@@ -112,7 +113,7 @@ describe('Running it: SIGTERM under load', () => {
 		// Closed cleanly: the next start finds the task, and the folder is free at once.
 		const again = await startBinary({ binary, cwd, env: settings })
 		const listed = await fetch(`${again.url}/api/tasks`, { headers: { authorization: `Bearer ${token}` } })
-		expect(((await listed.json()) as { title: string }[]).map((task) => task.title)).toEqual(['before the stuck client'])
+		expect(tasksOf(await replyOf(listed)).map((task) => task.title)).toEqual(['before the stuck client'])
 		expect(await again.stop('SIGTERM')).toBe(0)
 	}, 60_000)
 })

@@ -96,6 +96,11 @@ export const taskOf = reader(Task, 'a task')
 export const tasksOf = reader(t.Array(Task), 'a list of tasks')
 export const errorOf = reader(ErrorBody, 'an error body')
 
+/** A fetched response's status and JSON body, for the readers above. */
+export async function replyOf(response: Response): Promise<Pick<Reply, 'status' | 'body'>> {
+	return { status: response.status, body: (await response.json()) as unknown }
+}
+
 type Handler = { handle(request: Request): Promise<Response> }
 
 /** Sends one request to the app in process and reads the reply. */
