@@ -37,7 +37,7 @@ function snapshot(dir: string): Record<string, string> {
 
 // PGlite does not lock its folder and two processes on one folder corrupt it.
 describe('Running it: one todo-api per DATA_DIR (PGlite)', () => {
-	test('a second one refuses at once naming the folder and the first one`s pid, touching nothing in it; the first serves on; once the first is killed, a new one takes over', async () => {
+	test('a second one refuses at once, naming the folder and the pid of the first, and touches nothing in it; the first serves on; once the first is killed, a new one takes over', async () => {
 		const dataDir = await initialisedDataDir()
 		const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: dataDir }
 		const first = await startBinary({ cwd: temporaryFolder(), env })

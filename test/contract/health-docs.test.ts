@@ -4,7 +4,7 @@ import { createApp } from '../../src/app'
 import { createVerifier } from '../../src/auth'
 import { openDatabase } from '../../src/database'
 import { silentLog } from '../../src/log'
-import { asUser, call, newUser, ORIGIN, SECRET, errorOf, sign, taskOf, testApp } from '../support/app'
+import { asUser, call, errorOf, newUser, ORIGIN, SECRET, sign, taskOf, testApp } from '../support/app'
 import { rawExchange } from '../robustness/processes'
 
 const app = await testApp()

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Task } from '../../src/tasks/model'
 import { databaseUrl, emptyDatabase, newUser, SECRET, sign, taskOf } from '../support/app'
-import { killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
+import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { binaryCopy } from './processes'
 
 // A database of its own, empty, made on the run's Postgres server and dropped afterwards.
@@ -39,6 +39,8 @@ describe.if(Boolean(databaseUrl))('Running it: several replicas on one database 
 		replicas.push(
 			...(await Promise.all([1, 2, 3].map(() => startBinary({ binary, cwd: temporaryFolder(), env, timeoutMs: 60_000 }))))
 		)
+		// A replica that waits for another's migrations listens meanwhile, answering 503 until they are in.
+		for (const replica of replicas) expect(await readyWithin(replica, 30_000)).toBe(true)
 	}, 90_000)
 
 	test('the same users, their requests spread over the replicas: every replica answers with what the last write left', async () => {
