@@ -4,6 +4,7 @@ import postgres from 'postgres'
 import { type Database, type Db, openDatabase } from '../../src/database'
 import { STATEMENT_DEADLINE_MS } from '../../src/database/guarded-pool'
 import { migrate } from '../../src/database/migrate'
+import { POOL_SIZE, SEARCH_POOL_SIZE } from '../../src/database/postgres'
 import { codeOf, isUnavailable } from '../../src/database/unavailable'
 import { asUser, databaseUrl, emptyDatabase, errorOf, newUser, SECRET, sign, taskOf, tasksOf, testApp } from '../support/app'
 import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder, WORKER_LISTENING } from '../support/binary'
@@ -165,6 +166,38 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 				expect(new Set(statuses)).toEqual(new Set([503]))
 				proxy.restore()
 			}), 60_000)
+
+	test('after an outage under load, the process holds no more connections than its pools have', async () => {
+		const { proxy } = await behindProxy()
+		const name = `outage-${crypto.randomUUID()}`
+		const url = new URL(proxy.url(databaseUrl as string))
+		url.searchParams.set('application_name', name)
+		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
+		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
+		try {
+			const user = await asUser(await testApp(database))
+			const { id } = taskOf(await user.post('/api/tasks', { title: 'written before the outage' }))
+			const load = () =>
+				Promise.all([
+					...Array.from({ length: 30 }, () => user.get('/api/tasks')),
+					...Array.from({ length: 30 }, () => user.get(`/api/tasks/${id}`)),
+					...Array.from({ length: 10 }, () => user.post('/api/tasks', { title: 'written during the load' }))
+				])
+			proxy.cut()
+			// Waves of requests while connects fail, each pool dropped and opened again many times.
+			for (let wave = 0; wave < 20; wave++) await Promise.all([load(), Bun.sleep(50)])
+			proxy.restore()
+			while ((await user.get(`/api/tasks/${id}`)).status !== 200) await Bun.sleep(50)
+			await load()
+			// Past the longest wait before a reconnect (0.5 s): a dropped pool's connection would be back.
+			await Bun.sleep(1_500)
+			const [{ n } = { n: -1 }] = await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where application_name = ${name}`
+			expect(n).toBeLessThanOrEqual(2 * POOL_SIZE + SEARCH_POOL_SIZE + 1)
+		} finally {
+			await database.close()
+			await admin.end()
+		}
+	}, 60_000)
 
 	test('a statement whose connection goes silent while the database lives fails as unavailable within seconds', () =>
 		openedBehindProxy(async (database, proxy) => {
