@@ -11,6 +11,11 @@ import { isConnectFailure } from './unavailable'
 export const STATEMENT_DEADLINE_MS = 5_000
 const DEADLINE_CHECK_MS = 1_000
 
+// A pool is dropped for a failed connect only once it has had this long: a fresh pool would
+// otherwise try again at once, and each process open connections to a server that is starting up,
+// each a new backend that refuses it, as fast as requests come.
+const CONNECT_RETRY_MS = 250
+
 // What a pool still runs when it is closed, after the server's drain, belongs to requests already
 // cut off: it gets this long, so that the close fits in the shutdown's grace however the database is.
 const CLOSE_TIMEOUT_S = 1
@@ -46,10 +51,12 @@ export interface GuardedPool {
  */
 export function guardedPool(open: () => Sql): GuardedPool {
 	let current = open()
+	let openedAt = performance.now()
 	let closed = false
 	const swap = (timeout?: number) => {
 		const old = current
 		current = open()
+		openedAt = performance.now()
 		// drizzle installed its own type parsers on the first pool; the new one needs them too.
 		Object.assign(current.options.parsers, old.options.parsers)
 		Object.assign(current.options.serializers, old.options.serializers)
@@ -78,7 +85,7 @@ export function guardedPool(open: () => Sql): GuardedPool {
 				// postgres.js fails one queued statement a connect that fails, and keeps the rest for
 				// its next tries: under load, most requests would wait out the whole outage. Dropping
 				// the pool fails them all at once, as unavailable.
-				if (isConnectFailure(error)) replace(pool)
+				if (isConnectFailure(error) && performance.now() - openedAt >= CONNECT_RETRY_MS) replace(pool)
 			}
 		)
 		return statement
