@@ -45,6 +45,36 @@ async function openedBehindProxy(run: (database: Database, proxy: TcpProxy) => P
 	}
 }
 
+// The app's pools opened under a name of their own (through `proxy`, if given), so that the test
+// can find their backends.
+interface Named {
+	database: Database
+	/** How many of its backends run a statement that contains `running`. */
+	backends(running: string): Promise<number>
+	/** How many backends it has, running or idle. */
+	connections(): Promise<number>
+	terminate(): Promise<unknown>
+}
+async function onNamed(run: (named: Named) => Promise<void>, proxy?: TcpProxy) {
+	const name = `outage-${crypto.randomUUID()}`
+	const url = new URL(proxy ? proxy.url(databaseUrl as string) : (databaseUrl as string))
+	url.searchParams.set('application_name', name)
+	const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
+	const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
+	const count = async (running?: string) =>
+		(
+			await admin`select count(*)::int as n from pg_stat_activity where application_name = ${name}
+				${running === undefined ? admin`` : admin`and state = 'active' and query like ${`%${running}%`}`}`
+		)[0]?.n as number
+	const terminate = () => admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`
+	try {
+		await run({ database, backends: count, connections: () => count(), terminate })
+	} finally {
+		await database.close()
+		await admin.end()
+	}
+}
+
 // "No hang beyond a few seconds": a request that has no answer after this long fails the test.
 const ANSWER_WITHIN_MS = 10_000
 // The issue's promise: serving again within 5 s of the database coming back.
@@ -169,12 +199,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 
 	test('after an outage under load, the process holds no more connections than its pools have', async () => {
 		const { proxy } = await behindProxy()
-		const name = `outage-${crypto.randomUUID()}`
-		const url = new URL(proxy.url(databaseUrl as string))
-		url.searchParams.set('application_name', name)
-		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
-		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
-		try {
+		await onNamed(async ({ database, connections }) => {
 			const user = await asUser(await testApp(database))
 			const { id } = taskOf(await user.post('/api/tasks', { title: 'written before the outage' }))
 			const load = () =>
@@ -191,12 +216,8 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 			await load()
 			// Past the longest wait before a reconnect (0.5 s): a dropped pool's connection would be back.
 			await Bun.sleep(1_500)
-			const [{ n } = { n: -1 }] = await admin<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where application_name = ${name}`
-			expect(n).toBeLessThanOrEqual(2 * POOL_SIZE + SEARCH_POOL_SIZE + 1)
-		} finally {
-			await database.close()
-			await admin.end()
-		}
+			expect(await connections()).toBeLessThanOrEqual(2 * POOL_SIZE + SEARCH_POOL_SIZE + 1)
+		}, proxy)
 	}, 60_000)
 
 	test('a statement whose connection goes silent while the database lives fails as unavailable within seconds', () =>
@@ -313,32 +334,6 @@ describe.if(Boolean(databaseUrl))('Running it: Postgres refuses more connections
 // What Postgres does to its connections when it stops or restarts (`pg_ctl stop -m fast`, a
 // failover): each backend is terminated (57P01) and closes its socket, whatever it was doing.
 describe.if(Boolean(databaseUrl))('Running it: Postgres terminates its backends (Postgres)', () => {
-	// The app's pools opened under a name of their own, so that the test can find their backends.
-	interface Named {
-		database: Database
-		/** How many of its backends run a statement that contains `running`. */
-		backends(running: string): Promise<number>
-		terminate(): Promise<unknown>
-	}
-	async function onNamed(run: (named: Named) => Promise<void>) {
-		const name = `outage-${crypto.randomUUID()}`
-		const url = new URL(databaseUrl as string)
-		url.searchParams.set('application_name', name)
-		const database = await openDatabase({ databaseUrl: url.href, dataDir: '' })
-		const admin = postgres(databaseUrl as string, { max: 1, onnotice: () => {} })
-		const backends = async (running: string) =>
-			(
-				await admin`select count(*)::int as n from pg_stat_activity
-					where application_name = ${name} and state = 'active' and query like ${`%${running}%`}`
-			)[0]?.n as number
-		const terminate = () => admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${name}`
-		try {
-			await run({ database, backends, terminate })
-		} finally {
-			await database.close()
-			await admin.end()
-		}
-	}
 	const outcome = (statement: Promise<unknown>) =>
 		statement.then(
 			() => 'answered',
