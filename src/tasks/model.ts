@@ -47,8 +47,10 @@ const description = t.Nullable(
 )
 const completed = t.Boolean({ error: '"completed" must be true or false.' })
 
+// Not t.Integer: Elysia's is a string-or-integer Transform, made for query strings, which would run
+// every answer through TypeBox's Encode and document an id as possibly a string.
 export const Task = t.Object({
-	id: t.Integer({ minimum: 1 }),
+	id: t.Number({ minimum: 1, multipleOf: 1 }),
 	user_id: t.String(),
 	title: t.String(),
 	description: t.Nullable(t.String()),

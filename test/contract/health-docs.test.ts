@@ -27,6 +27,8 @@ type Schema = {
 	properties?: Record<string, Schema>
 	required?: string[]
 	items?: Schema
+	anyOf?: Schema[]
+	multipleOf?: number
 	$ref?: string
 }
 type Operation = {
@@ -229,6 +231,12 @@ describe('GET /docs/json: the OpenAPI document', () => {
 		expect(list?.type).toBe('array')
 		expect(Object.keys(resolve(list?.items)?.properties ?? {}).sort()).toEqual([...TASK_FIELDS].sort())
 		expect(Object.keys(doc.paths['/api/tasks/{id}']?.delete?.responses ?? {})).toContain('204')
+	})
+
+	test("a task's id is documented as a whole number, never as a string", () => {
+		const id = jsonResponse(doc.paths['/api/tasks/{id}']?.get, '200')?.properties?.id
+		expect(id?.anyOf).toBeUndefined()
+		expect(id?.type === 'integer' || (id?.type === 'number' && id.multipleOf === 1)).toBe(true)
 	})
 
 	test("each task route documents the errors of the contract's table, and 503; only routes of one task a 404", () => {
