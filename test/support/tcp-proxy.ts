@@ -10,16 +10,23 @@ import type { Socket, TCPSocketListener } from 'bun'
  *   work, as after a failover to a new address or when a NAT forgets a connection;
  * - `resetAfterNextReply()`: each connection open now is reset right behind the next bytes the
  *   database sends on it, as when a backend dies just after answering, or midway;
- * - `restore()`: forwards again on the same port (connections held in the black hole are dropped).
+ * - `startingUp()`: every connection is reset, as when Postgres stops, and each new one is refused
+ *   in Postgres's words for a server starting up (FATAL 57P03), as each new backend is until its
+ *   recovery is done;
+ * - `restore()`: forwards again on the same port (connections held in the black hole, or refused
+ *   as starting up, are dropped).
  */
 export interface TcpProxy {
 	readonly port: number
+	/** How many connections the proxy has accepted. */
+	readonly accepted: number
 	/** `databaseUrl` with its host and port replaced by the proxy's. */
 	url(databaseUrl: string): string
 	cut(): void
 	blackHole(): void
 	silenceOpen(): void
 	resetAfterNextReply(): void
+	startingUp(): void
 	restore(): void
 	close(): void
 }
@@ -34,7 +41,21 @@ interface Link {
 	resetsAfterReply: boolean
 }
 
-type Mode = 'open' | 'cut' | 'black-hole'
+type Mode = 'open' | 'cut' | 'black-hole' | 'starting-up'
+
+// An ErrorResponse (protocol 3.0): its type byte, its length, then fields of one code byte and a
+// NUL-ended string each, and a NUL.
+function errorResponse(fields: Record<string, string>): Uint8Array {
+	const body = `${Object.entries(fields).map(([code, text]) => `${code}${text}\0`).join('')}\0`
+	const bytes = new TextEncoder().encode(body)
+	const message = new Uint8Array(5 + bytes.byteLength)
+	message[0] = 'E'.charCodeAt(0)
+	new DataView(message.buffer).setInt32(1, 4 + bytes.byteLength)
+	message.set(bytes, 5)
+	return message
+}
+
+const STARTING_UP = errorResponse({ S: 'FATAL', V: 'FATAL', C: '57P03', M: 'the database system is starting up' })
 
 // Writes what the socket takes now and queues the rest, in order, for its drain event.
 function send(socket: Socket<unknown> | undefined, queue: Uint8Array[], chunk: Uint8Array) {
@@ -54,6 +75,7 @@ function flush(socket: Socket<unknown>, queue: Uint8Array[]) {
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
 	let mode: Mode = 'open'
+	let accepted = 0
 	const clients = new Set<Socket<Link>>()
 	let listener: TCPSocketListener<Link> | undefined
 
@@ -93,9 +115,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 				open(client) {
 					client.data = { toUpstream: [], toClient: [], closed: false, silent: false, resetsAfterReply: false }
 					clients.add(client)
+					accepted++
 					if (mode === 'open') connectUpstream(client)
 				},
 				data(client, chunk) {
+					// The client's first message is its startup message: the answer is the refusal.
+					if (mode === 'starting-up' && !client.data.upstream) return void client.end(STARTING_UP)
 					if (mode === 'open' && !client.data.silent) send(client.data.upstream, client.data.toUpstream, new Uint8Array(chunk))
 				},
 				drain(client) {
@@ -127,6 +152,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 	const port = listen(0)
 	return {
 		port,
+		get accepted() {
+			return accepted
+		},
 		url(databaseUrl) {
 			const url = new URL(databaseUrl)
 			url.hostname = '127.0.0.1'
@@ -149,8 +177,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 		resetAfterNextReply() {
 			for (const client of clients) client.data.resetsAfterReply = true
 		},
+		startingUp() {
+			mode = 'starting-up'
+			dropAll()
+			if (!listener) listen(port)
+		},
 		restore() {
-			if (mode === 'black-hole') dropAll()
+			if (mode === 'black-hole' || mode === 'starting-up') dropAll()
 			mode = 'open'
 			if (!listener) listen(port)
 		},
