@@ -67,6 +67,7 @@ export function report(results: Results): string {
 				fixed(r.p99Ms, 2),
 				String(r.errors),
 				fixed(r.peakRssMiB),
+				fixed(r.cpuUs, 1),
 				r.ceiling ? fixed(r.ceiling) : '-',
 				r.ceiling ? `${fixed((100 * r.rate) / r.ceiling)} %${r.ratios ? ` (of ${r.ratios.map((x) => fixed(100 * x)).join(', ')})` : ''}` : '-'
 			])
@@ -78,7 +79,8 @@ export function report(results: Results): string {
 				facts.push([
 					name,
 					`${kind} on the bare stack: Bun.serve + ${name === 'postgres' ? 'postgres.js' : 'PGlite'}, same statement`,
-					`${fixed(bare.rate)} req/s (${fixed((100 * bare.rate) / api.ceiling)} % of ceiling); the API serves ${fixed((100 * api.rate) / bare.rate)} % of it`
+					`${fixed(bare.rate)} req/s (${fixed((100 * bare.rate) / api.ceiling)} % of ceiling) at ${fixed(bare.cpuUs, 1)} µs of CPU a request; ` +
+						`the API serves ${fixed((100 * api.rate) / bare.rate)} % of it at ${fixed(api.cpuUs, 1)} µs`
 				])
 		}
 		facts.push(
@@ -112,7 +114,7 @@ export function report(results: Results): string {
 			]
 		)
 	}
-	out.push(table(['db', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MiB', 'ceiling/s', 'of ceiling'], rows))
+	out.push(table(['db', 'scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'peak RSS MiB', 'CPU µs/req', 'ceiling/s', 'of ceiling'], rows))
 	out.push(table(['db', 'measure', 'value'], facts))
 	return out.join('\n\n')
 }

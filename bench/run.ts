@@ -172,8 +172,8 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		starts.push(server)
 		if (!idle.length) {
 			await Bun.sleep(1000)
-			idle = treeRss(server.pid)
-			idlePss = treePss(server.pid)
+			idle = treeRss(server.pids)
+			idlePss = treePss(server.pids)
 		}
 		return server
 	}
@@ -184,14 +184,14 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		scenario: string,
 		doomed: Doomed,
 		rate?: number,
-		start: () => Promise<Pick<Server, 'url' | 'pid' | 'stop'>> = serve
+		start: () => Promise<Pick<Server, 'url' | 'pids' | 'stop'>> = serve
 	) => {
 		const server = await start()
 		const data = luaData(doomed)
 		const warm = deletes(scenario) ? 'warm' : scenario
 		try {
-			await wrk(server.url, warm, { data, connections: CONNECTIONS, seconds: WARM_UP_SECONDS, pid: server.pid })
-			return await wrk(server.url, scenario, { data, connections: CONNECTIONS, seconds: rate ? seconds + 3 : seconds, rate, pid: server.pid })
+			await wrk(server.url, warm, { data, connections: CONNECTIONS, seconds: WARM_UP_SECONDS, pids: server.pids })
+			return await wrk(server.url, scenario, { data, connections: CONNECTIONS, seconds: rate ? seconds + 3 : seconds, rate, pids: server.pids })
 		} finally {
 			await server.stop()
 		}

@@ -1,5 +1,5 @@
 // Starts the compiled binary the way an operator would, or the bare stack (bench/bare.ts) beside it,
-// and watches their processes' memory.
+// and watches their processes' memory and CPU.
 import { type Subprocess, spawn } from 'bun'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -7,7 +7,8 @@ import type { Statement } from './statements'
 
 export interface Server {
 	url: string
-	pid: number
+	/** The processes started, each with the workers it spawns. */
+	pids: number[]
 	/** Milliseconds from spawn to the first 200 of GET /health, then of an authenticated GET /api/tasks. */
 	firstHealthMs: number
 	firstApiMs: number
@@ -55,7 +56,7 @@ export async function startServer(binary: string, env: Record<string, string>, t
 	if (api.status !== 200) throw new Error(`GET /api/tasks answered ${api.status}: ${await api.text()}`)
 	return {
 		url,
-		pid: child.pid,
+		pids: [child.pid],
 		firstHealthMs,
 		firstApiMs,
 		async stop() {
@@ -76,7 +77,7 @@ export async function startBare(
 	database: { DATABASE_URL: string } | { DATA_DIR: string },
 	statements: Record<BareKind, Statement>,
 	processes: number
-): Promise<Pick<Server, 'url' | 'pid' | 'stop'>> {
+): Promise<Pick<Server, 'url' | 'pids' | 'stop'>> {
 	const port = freePort()
 	const url = `http://127.0.0.1:${port}`
 	const env = { PATH: process.env.PATH ?? '', ...database, PORT: String(port), BARE_STATEMENTS: JSON.stringify(statements) }
@@ -101,16 +102,23 @@ export async function startBare(
 		await stop()
 		throw new Error('bench/bare.ts did not answer GET /api/tasks/1')
 	}
-	return { url, pid: children[0]?.pid ?? 0, stop }
+	return { url, pids: children.map((child) => child.pid), stop }
 }
 
-function parentOf(pid: string): number | undefined {
+// The fields of /proc/PID/stat after the command's name (which may hold spaces): [0] is the state,
+// [1] the parent, [11] and [12] the user and system CPU time in clock ticks.
+function statOf(pid: number | string): string[] | undefined {
 	try {
 		const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-		return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+		return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 	} catch {
 		return undefined
 	}
+}
+
+function parentOf(pid: string): number | undefined {
+	const parent = statOf(pid)?.[1]
+	return parent === undefined ? undefined : Number(parent)
 }
 
 // A field in kB of /proc/PID/<file>; 0 once the process is gone.
@@ -122,36 +130,48 @@ function kiB(pid: number, file: string, field: string): number {
 	}
 }
 
-/** The process and all its descendants (the workers it spawned). */
-function processTree(root: number): number[] {
+/** The processes and all their descendants (the workers they spawned). */
+function processTree(roots: number[]): number[] {
 	const children = new Map<number, number[]>()
 	for (const entry of readdirSync('/proc')) {
 		if (!/^\d+$/.test(entry)) continue
 		const parent = parentOf(entry)
 		if (parent !== undefined) children.set(parent, [...(children.get(parent) ?? []), Number(entry)])
 	}
-	const tree = [root]
+	const tree = [...roots]
 	for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i] ?? -1) ?? []))
 	return tree
 }
 
 /** RSS in MiB of each process of the tree. */
-export const treeRss = (root: number): number[] => processTree(root).map((pid) => kiB(pid, 'status', 'VmRSS') / 1024)
+export const treeRss = (roots: number[]): number[] => processTree(roots).map((pid) => kiB(pid, 'status', 'VmRSS') / 1024)
 
 /**
  * The tree's memory in MiB, as the sum of its processes' PSS: a page they share (the binary's) is
  * split between them, so the sum counts it once, where a sum of RSS counts it in every process.
  */
-export const treePss = (root: number): number =>
-	processTree(root).reduce((sum, pid) => sum + kiB(pid, 'smaps_rollup', 'Pss') / 1024, 0)
+export const treePss = (roots: number[]): number =>
+	processTree(roots).reduce((sum, pid) => sum + kiB(pid, 'smaps_rollup', 'Pss') / 1024, 0)
+
+// Linux reports CPU time in USER_HZ ticks, 100 a second on every architecture it runs Bun on.
+const TICKS_PER_SECOND = 100
+
+/** The CPU time, user and system, a process has spent so far, in µs; 0 once it is gone. */
+export function cpuUs(pid: number): number {
+	const stat = statOf(pid)
+	return (Number(stat?.[11] ?? 0) + Number(stat?.[12] ?? 0)) * (1e6 / TICKS_PER_SECOND)
+}
+
+/** The same for the processes and all their descendants. */
+export const treeCpuUs = (roots: number[]): number => processTree(roots).reduce((sum, pid) => sum + cpuUs(pid), 0)
 
 /** Samples the tree's total RSS every 100 ms until stopped; resolves with the peak in MiB. */
-export function watchPeakRss(root: number): () => number {
+export function watchPeakRss(roots: number[]): () => number {
 	let peak = 0
 	const sample = () => {
 		peak = Math.max(
 			peak,
-			treeRss(root).reduce((sum, mib) => sum + mib, 0)
+			treeRss(roots).reduce((sum, mib) => sum + mib, 0)
 		)
 	}
 	sample()

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { freePort } from './server'
+import { cpuUs, freePort } from './server'
 
 const BINARY = join(import.meta.dir, '..', 'dist', 'todo-api')
 const SECRET = 'bench-secret-that-is-longer-than-32-bytes'
@@ -21,11 +21,8 @@ const rssMiB = (pid: number) =>
 	Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
 
 // CPU time (user + system) the process has used: unlike wall time, it hardly grows when other work
-// shares the cores. /proc/PID/stat counts it in ticks of 10 ms; fields after the name start at 3.
-const cpuMs = (pid: number) => {
-	const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-	return (Number(fields[11]) + Number(fields[12])) * 10
-}
+// shares the cores.
+const cpuMs = (pid: number) => cpuUs(pid) / 1000
 
 interface Sample {
 	ms: number

@@ -1,6 +1,6 @@
 // Drives the server with wrk (keep-alive, C, two threads) and bench/load.lua.
 import { join } from 'node:path'
-import { watchPeakRss } from './server'
+import { treeCpuUs, watchPeakRss } from './server'
 
 export interface Load {
 	requests: number
@@ -10,6 +10,8 @@ export interface Load {
 	/** Responses other than 2xx/3xx, plus socket errors and timeouts. */
 	errors: number
 	peakRssMiB: number
+	/** The CPU the served processes spent, user and system, per request answered, in µs. */
+	cpuUs: number
 }
 
 const SCRIPT = join(import.meta.dir, 'load.lua')
@@ -17,9 +19,10 @@ const SCRIPT = join(import.meta.dir, 'load.lua')
 export async function wrk(
 	url: string,
 	scenario: string,
-	{ data, connections, seconds, rate, pid }: { data: string; connections: number; seconds: number; rate?: number; pid: number }
+	{ data, connections, seconds, rate, pids }: { data: string; connections: number; seconds: number; rate?: number; pids: number[] }
 ): Promise<Load> {
-	const peak = watchPeakRss(pid)
+	const peak = watchPeakRss(pids)
+	const cpuBefore = treeCpuUs(pids)
 	const run = Bun.spawn(
 		['wrk', '-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '5s', '-s', SCRIPT, url],
 		{
@@ -36,6 +39,7 @@ export async function wrk(
 	)
 	const [out, err, code] = await Promise.all([new Response(run.stdout).text(), new Response(run.stderr).text(), run.exited])
 	const peakRssMiB = peak()
+	const cpuUs = treeCpuUs(pids) - cpuBefore
 	const line = /BENCH_RESULT (\{.*\})/.exec(out)?.[1]
 	if (code !== 0 || !line) throw new Error(`wrk ${scenario} failed (${code}): ${out}${err}`)
 	const r = JSON.parse(line) as Record<string, number>
@@ -46,6 +50,7 @@ export async function wrk(
 		p50Ms: n('p50_us') / 1000,
 		p99Ms: n('p99_us') / 1000,
 		errors: n('connect') + n('read') + n('write') + n('status') + n('timeout'),
-		peakRssMiB
+		peakRssMiB,
+		cpuUs: n('requests') ? cpuUs / n('requests') : 0
 	}
 }
