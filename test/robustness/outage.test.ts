@@ -6,7 +6,7 @@ import { STATEMENT_DEADLINE_MS } from '../../src/database/guarded-pool'
 import { migrate } from '../../src/database/migrate'
 import { POOL_SIZE, SEARCH_POOL_SIZE } from '../../src/database/postgres'
 import { codeOf, isUnavailable } from '../../src/database/unavailable'
-import { asUser, databaseUrl, emptyDatabase, errorOf, newUser, SECRET, sign, taskOf, tasksOf, testApp } from '../support/app'
+import { asUser, databaseUrl, emptyDatabase, errorOf, newUser, replyOf, SECRET, sign, taskOf, tasksOf, testApp } from '../support/app'
 import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder, WORKER_LISTENING } from '../support/binary'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 import { PRIMARY_ENV, WORKER_ENV } from '../../src/workers'
@@ -87,12 +87,18 @@ async function request(running: Running, method: string, path: string, token?: s
 		body: body === undefined ? undefined : JSON.stringify(body),
 		signal: AbortSignal.timeout(ANSWER_WITHIN_MS)
 	})
-	const text = await response.text()
-	const parsed: unknown = text ? JSON.parse(text) : undefined
-	return { status: response.status, type: response.headers.get('content-type'), body: parsed }
+	const { status, headers, body: parsed } = await replyOf(response)
+	return { status, type: headers.get('content-type'), body: parsed }
 }
 
 const UNAVAILABLE = { detail: expect.any(String), error_code: 'SERVICE_UNAVAILABLE' }
+
+// Lists, reads of the task `id` and creates by `user`, all sent at once.
+const burst = (user: Awaited<ReturnType<typeof asUser>>, id: number, count: { lists: number; reads: number; creates: number }) => [
+	...Array.from({ length: count.lists }, () => user.get('/api/tasks')),
+	...Array.from({ length: count.reads }, () => user.get(`/api/tasks/${id}`)),
+	...Array.from({ length: count.creates }, (_, n) => user.post('/api/tasks', { title: `written during the outage ${n}` }))
+]
 
 // Every kind of request while the database is away: reads, writes, a list with its count.
 async function everyRouteIs503(running: Running, token: string, id: number) {
@@ -186,11 +192,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 				const { id } = taskOf(await user.post('/api/tasks', { title: 'written before the outage' }))
 				takeAway(proxy)
 				// More than the pools and the batches of reads by id take in one try to connect.
-				const requests = [
-					...Array.from({ length: 100 }, () => user.get('/api/tasks')),
-					...Array.from({ length: 800 }, () => user.get(`/api/tasks/${id}`)),
-					...Array.from({ length: 20 }, (_, n) => user.post('/api/tasks', { title: `written during the outage ${n}` }))
-				]
+				const requests = burst(user, id, { lists: 100, reads: 800, creates: 20 })
 				const unanswered = Bun.sleep(ANSWER_WITHIN_MS).then(() => ({ status: 'no answer' }))
 				const statuses = await Promise.all(requests.map((reply) => Promise.race([reply, unanswered]).then((r) => r.status)))
 				expect(new Set(statuses)).toEqual(new Set([503]))
@@ -225,12 +227,7 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		await onNamed(async ({ database, connections }) => {
 			const user = await asUser(await testApp(database))
 			const { id } = taskOf(await user.post('/api/tasks', { title: 'written before the outage' }))
-			const load = () =>
-				Promise.all([
-					...Array.from({ length: 30 }, () => user.get('/api/tasks')),
-					...Array.from({ length: 30 }, () => user.get(`/api/tasks/${id}`)),
-					...Array.from({ length: 10 }, () => user.post('/api/tasks', { title: 'written during the load' }))
-				])
+			const load = () => Promise.all(burst(user, id, { lists: 30, reads: 30, creates: 10 }))
 			proxy.cut()
 			// Waves of requests while connects fail, each pool dropped and opened again many times.
 			for (let wave = 0; wave < 20; wave++) await Promise.all([load(), Bun.sleep(50)])

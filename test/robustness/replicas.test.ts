@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Task } from '../../src/tasks/model'
-import { databaseUrl, emptyDatabase, newUser, SECRET, sign, taskOf } from '../support/app'
+import { databaseUrl, emptyDatabase, newUser, replyOf, SECRET, sign, taskOf } from '../support/app'
 import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder } from '../support/binary'
 import { binaryCopy } from './processes'
 
@@ -21,9 +21,7 @@ function client(replica: Running, token: string) {
 			headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
 			body: body === undefined ? undefined : JSON.stringify(body)
 		})
-		const text = await response.text()
-		const parsed: unknown = text ? JSON.parse(text) : undefined
-		return { status: response.status, body: parsed }
+		return replyOf(response)
 	}
 }
 

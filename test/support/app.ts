@@ -96,9 +96,16 @@ export const taskOf = reader(Task, 'a task')
 export const tasksOf = reader(t.Array(Task), 'a list of tasks')
 export const errorOf = reader(ErrorBody, 'an error body')
 
-/** A fetched response's status and JSON body, for the readers above. */
-export async function replyOf(response: Response): Promise<Pick<Reply, 'status' | 'body'>> {
-	return { status: response.status, body: (await response.json()) as unknown }
+/** A response read: its status, headers and text, and the text as JSON when it is JSON (a 204 has none). */
+export async function replyOf(response: Response): Promise<Reply> {
+	const text = await response.text()
+	let body: unknown
+	try {
+		body = text ? JSON.parse(text) : undefined
+	} catch {
+		body = undefined
+	}
+	return { status: response.status, headers: response.headers, body, text }
 }
 
 type Handler = { handle(request: Request): Promise<Response> }
@@ -117,15 +124,7 @@ export async function call(
 		init.body = typeof body === 'string' ? body : JSON.stringify(body)
 		sent['content-type'] ??= 'application/json'
 	}
-	const response = await app.handle(new Request(`http://localhost${path}`, init))
-	const text = await response.text()
-	let parsed: unknown
-	try {
-		parsed = text ? JSON.parse(text) : undefined
-	} catch {
-		parsed = undefined
-	}
-	return { status: response.status, headers: response.headers, body: parsed, text }
+	return replyOf(await app.handle(new Request(`http://localhost${path}`, init)))
 }
 
 /** A user with a token and the calls a frontend makes. */
