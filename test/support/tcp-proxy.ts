@@ -119,8 +119,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 					if (mode === 'open') connectUpstream(client)
 				},
 				data(client, chunk) {
-					// The client's first message is its startup message: the answer is the refusal.
-					if (mode === 'starting-up' && !client.data.upstream) return void client.end(STARTING_UP)
+					// A client's first message is its startup message: the answer is the refusal.
+					if (mode === 'starting-up') return void client.end(STARTING_UP)
 					if (mode === 'open' && !client.data.silent) send(client.data.upstream, client.data.toUpstream, new Uint8Array(chunk))
 				},
 				drain(client) {
