@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { asUser, errorOf, type Reply, testApp, taskOf } from '../support/app'
+import { asUser, errorOf, type Reply, taskOf, tasksOf, testApp } from '../support/app'
 
 const app = await testApp()
 
@@ -71,7 +71,7 @@ describe('GET /api/tasks lists the caller`s tasks only', () => {
 		for (const query of queries) {
 			const list = await alice.get(`/api/tasks${query}`)
 			expect(list.status).toBe(200)
-			expect((list.body as { id: number }[]).map((t) => t.id)).not.toContain(task.id)
+			expect(tasksOf(list).map((t) => t.id)).not.toContain(task.id)
 		}
 		const all = await alice.get('/api/tasks')
 		expect(all.body).toEqual([mine])

@@ -70,9 +70,9 @@ describe('GET /api/tasks query', () => {
 			// Created at once, so some share a created_at (the timestamps keep milliseconds).
 			await Promise.all(Array.from({ length: 30 }, (_, i) => alice.post('/api/tasks', { title: `burst ${i}` })))
 			const newestFirst = (a: Task, b: Task) => b.created_at.localeCompare(a.created_at) || b.id - a.id
-			const list = (await alice.get('/api/tasks')).body as Task[]
+			const list = tasksOf(await alice.get('/api/tasks'))
 			expect(list).toEqual([...list].sort(newestFirst))
-			const ascending = (await alice.get('/api/tasks?order=asc')).body as Task[]
+			const ascending = tasksOf(await alice.get('/api/tasks?order=asc'))
 			expect(ascending).toEqual([...list].reverse())
 		})
 

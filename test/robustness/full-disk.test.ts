@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDatabase } from '../../src/database'
 import { migrate } from '../../src/database/migrate'
-import { asUser, databaseKind, testApp } from '../support/app'
+import { asUser, databaseKind, tasksOf, testApp } from '../support/app'
 
 // A file system of its own, so that it can be filled: a tmpfs, which only root may mount.
 const mount = mkdtempSync(join(tmpdir(), 'todo-full-'))
@@ -33,7 +33,7 @@ describe.if(mounted)('Running it: the embedded database on a disk that fills up 
 
 		rmSync(filler)
 		expect((await user.post('/api/tasks', { title: 'after' })).status).toBe(201)
-		const titles = ((await user.get('/api/tasks?limit=1000')).body as { title: string }[]).map((task) => task.title)
+		const titles = tasksOf(await user.get('/api/tasks?limit=1000')).map((task) => task.title)
 		expect(titles).toContain('before')
 		expect(titles).toContain('after')
 		expect(titles).toHaveLength(2 + answers.filter((status) => status === 201).length)

@@ -35,7 +35,7 @@ describe('Running it: SIGTERM under load', () => {
 			const running = await startBinary({ binary, cwd, env: settings })
 			const token = await sign({ sub: newUser() })
 			const acknowledged: number[] = []
-			const otherAnswers: Pick<Reply, 'status' | 'body'>[] = []
+			const otherAnswers: Reply[] = []
 			let stopped = false
 			const writers = Array.from({ length: 8 }, async (_, writer) => {
 				for (let n = 0; !stopped && acknowledged.length < 600; n++) {
