@@ -66,13 +66,15 @@ async function compiledBinary(): Promise<string> {
 
 interface Half {
 	name: 'postgres' | 'pglite'
-	env: Record<string, string>
+	/** Where the binary, and the bare stack, find the database. */
+	env: { DATABASE_URL: string } | { DATA_DIR: string }
+	/** The processes the binary serves with, and as many of the bare stack: WORKERS, else one per
+	 * core on Postgres; one on PGlite, whose folder takes one. */
+	processes: number
 	/** Runs `fn` with the bench's own connection (on PGlite only while the binary is stopped). */
 	withDb<T>(fn: (exec: Exec, db: Db) => Promise<T>): Promise<T>
 	/** The database's own rate on the scenario's statements, or its latency at a fixed `rate`. */
 	ceiling(scenario: string, statements: Record<Kind, Statement[]>, doomed: Doomed, rate?: number): Promise<Rate>
-	/** The bare stack (bench/bare.ts) serving `list` and `get` with their statements. */
-	startBare(statements: Record<BareKind, Statement>): ReturnType<typeof startBare>
 	close(): Promise<void>
 }
 
@@ -83,6 +85,7 @@ const execOn = (db: Db): Exec => async (text) => rowsOf(await db.execute(sql.raw
 
 async function postgresHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 	const url = process.env.BENCH_DATABASE_URL || 'postgres://127.0.0.1:5432/todo_bench'
+	const processes = Number(options.workers) || availableParallelism()
 	const parsed = new URL(url)
 	const database = parsed.pathname.slice(1)
 	// The bench wipes this database: refuse one whose name does not say it is a bench's.
@@ -103,10 +106,10 @@ async function postgresHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 	return {
 		name: 'postgres',
 		env: { DATABASE_URL: url },
+		processes,
 		withDb: (fn) => fn(execOn(db), db),
 		ceiling: (scenario, statements, doomed, rate) =>
 			pgbench(target, scenario, statements, { clients: CONNECTIONS, seconds, doomed, rate, dir: work }),
-		startBare: (statements) => startBare({ DATABASE_URL: url }, statements, Number(options.workers) || availableParallelism()),
 		close: () => client.end()
 	}
 }
@@ -129,10 +132,9 @@ async function pgliteHalf(log: ReturnType<typeof recorder>): Promise<Half> {
 	return {
 		name: 'pglite',
 		env: { DATA_DIR: dataDir },
+		processes: 1,
 		withDb: (fn) => open((_, db) => fn(execOn(db), db)),
 		ceiling: (scenario, statements, doomed, rate) => open((client) => pgliteRate(client, scenario, statements, { seconds, doomed, rate })),
-		// One process: PGlite's folder takes one.
-		startBare: (statements) => startBare({ DATA_DIR: dataDir }, statements, 1),
 		close: async () => {}
 	}
 }
@@ -168,7 +170,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		return half.withDb((exec) => addDoomed(exec, count))
 	}
 	const serve = async () => {
-		const server = await startServer(binary, env, tokens[1] ?? '')
+		const server = await startServer(binary, env, tokens[1] ?? '', half.processes)
 		starts.push(server)
 		if (!idle.length) {
 			await Bun.sleep(1000)
@@ -228,7 +230,7 @@ async function benchHalf(half: Half, binary: string, tokens: string[], luaData: 
 		if (scenario === 'list') listRate = load.rate
 		rows.push({ database: half.name, scenario, ...load, ceiling: ceiling.rate, ratios: rounds.length > 1 ? rounds.map(ratio) : undefined })
 		if (bareKind && bareStatements)
-			bare[bareKind] = await drive(bareKind, noDoomed, undefined, () => half.startBare(bareStatements))
+			bare[bareKind] = await drive(bareKind, noDoomed, undefined, () => startBare(half.env, bareStatements, half.processes))
 	}
 	// Alternated over rounds and the median ratio kept, as for list and get: one run of each, right
 	// after the write scenarios, gave 1.43x in one bench and 2.37x in the next on the same commit.

@@ -23,7 +23,24 @@ export function freePort(): number {
 	return port
 }
 
-export async function startServer(binary: string, env: Record<string, string>, token: string): Promise<Server> {
+// Sockets listening on the port, one per process serving it (they share it through SO_REUSEPORT).
+function listeners(port: number): number {
+	const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`
+	return ['/proc/net/tcp', '/proc/net/tcp6']
+		.flatMap((table) => readFileSync(table, 'utf8').split('\n').slice(1))
+		.filter((line) => {
+			const [, address, , state] = line.trim().split(/\s+/)
+			return address?.endsWith(local) && state === '0A'
+		}).length
+}
+
+/**
+ * Starts the binary, measures its first 200s, then waits until all its `processes` listen: the
+ * kernel gives a new connection to one of the processes listening at that moment, so a load started
+ * as soon as the first one answers would keep all its connections on that one, and the next run's
+ * share of them would find the others never warmed up.
+ */
+export async function startServer(binary: string, env: Record<string, string>, token: string, processes: number): Promise<Server> {
 	const port = freePort()
 	const url = `http://127.0.0.1:${port}`
 	const started = performance.now()
@@ -54,6 +71,13 @@ export async function startServer(binary: string, env: Record<string, string>, t
 	const api = await fetch(`${url}/api/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
 	const firstApiMs = performance.now() - started
 	if (api.status !== 200) throw new Error(`GET /api/tasks answered ${api.status}: ${await api.text()}`)
+	while (listeners(port) < processes) {
+		if (performance.now() > until || child.exitCode !== null) {
+			child.kill('SIGKILL')
+			throw new Error(`${listeners(port)} of ${processes} todo-api processes listen: ${await stderr}`)
+		}
+		await Bun.sleep(10)
+	}
 	return {
 		url,
 		pids: [child.pid],
