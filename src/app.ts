@@ -17,6 +17,7 @@ import {
 	ValidationFailed
 } from './errors'
 import { healthRoutes } from './health'
+import type { Spreader } from './spread'
 import { errorFields, type Log } from './log'
 import { taskRoutes } from './tasks/routes'
 import pkg from '../package.json'
@@ -29,6 +30,8 @@ export interface AppDependencies {
 	/** The database's start (settled, and migrated by the primary), when the app may listen before it
 	 * is done: until then /api and /ready answer 503. */
 	startup?: Promise<void>
+	/** In a primary with workers: closes the connections that came before the workers listened. */
+	spreader?: Spreader
 }
 
 const SANE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -63,7 +66,7 @@ function pathOf(url: string): string {
 	return url.slice(start, query < 0 ? undefined : query)
 }
 
-export function createApp({ database, verify, config, log, startup }: AppDependencies) {
+export function createApp({ database, verify, config, log, startup, spreader }: AppDependencies) {
 	let startingUp = startup !== undefined
 	// A failure is reported by whoever started the database; the process then exits.
 	startup?.then(
@@ -115,11 +118,12 @@ export function createApp({ database, verify, config, log, startup }: AppDepende
 	// four characters long: under `Host: api` it routed /zzz/api/tasks to /api/tasks and lost 405s.
 	// Without that shortcut it finds the path after the Host, as pathOf does.
 	const app = new Elysia({ handler: { standardHostname: false } })
-		.onRequest(({ request, set }) => {
+		.onRequest(({ request, server, set }) => {
 			const sent = request.headers.get('x-request-id')
 			const id = sent && SANE_REQUEST_ID.test(sent) ? sent : crypto.randomUUID()
 			started.set(request, { id, at: performance.now() })
 			Object.assign(set.headers, SECURITY_HEADERS, { 'x-request-id': id })
+			if (spreader?.closes(request, server)) set.headers.connection = 'close'
 			// Bun's default for JSON adds a charset, which a client comparing the header with the
 			// contract's "application/json" refuses; JSON is UTF-8 by definition. A preflight has no body.
 			if (request.method !== 'OPTIONS') set.headers['content-type'] = 'application/json'

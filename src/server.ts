@@ -6,7 +6,8 @@ import { openDatabase } from './database'
 import { migrate } from './database/migrate'
 import { flushLog, jsonLog } from './log'
 import { cacheTokens } from './token-cache'
-import { followParent, superviseWorkers, WORKER_ENV, workerCount } from './workers'
+import { connectionSpreader } from './spread'
+import { followParent, superviseWorkers, tellListening, WORKER_ENV, workerCount } from './workers'
 
 const SHUTDOWN_GRACE_MS = 9_000
 // In-flight requests get this long after SIGTERM; whoever still holds one then is cut off.
@@ -39,7 +40,9 @@ export async function serve(config: Config): Promise<void> {
 	const { promise: databaseAway, resolve: waiting } = Promise.withResolvers<void>()
 	const settled = database.settle(jsonLog, waiting)
 	const startup = isWorker ? settled : settled.then(() => migrate(database.writes, jsonLog, waiting))
-	const app = createApp({ database, verify: cacheTokens(createVerifier(config, { log: jsonLog })), config, log: jsonLog, startup })
+	const spreader = workers > 1 ? connectionSpreader() : undefined
+	const verify = cacheTokens(createVerifier(config, { log: jsonLog }))
+	const app = createApp({ database, verify, config, log: jsonLog, startup, spreader })
 	await Promise.race([startup, databaseAway])
 	let children: ReturnType<typeof superviseWorkers> | undefined
 	let stopping = false
@@ -69,10 +72,14 @@ export async function serve(config: Config): Promise<void> {
 	const url = app.server?.url.href
 	if (isWorker) {
 		jsonLog({ level: 'info', msg: 'worker listening', url, worker: process.env[WORKER_ENV], pid: process.pid })
+		tellListening()
 		followParent(() => stop('SIGTERM'))
 	} else jsonLog({ level: 'info', msg: 'listening', url, database: database.kind, workers, version: pkg.version })
 	// A start that fails once listening (the database reached at last refuses it) ends the process,
 	// a worker's too: the primary then restarts it, where it would otherwise answer 503 for good.
 	await startup
-	if (workers > 1) children = superviseWorkers(workers - 1, port, jsonLog)
+	if (workers > 1) {
+		children = superviseWorkers(workers - 1, port, jsonLog)
+		void children.listening.then(() => spreader?.shared())
+	}
 }

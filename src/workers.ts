@@ -35,13 +35,24 @@ export function ownCommand(): string[] {
 	return [process.execPath, ...(compiled ? [] : [...process.execArgv, Bun.main]), ...Bun.argv.slice(2)]
 }
 
+/** What a worker tells its primary once it listens. */
+const LISTENING = 'listening'
+
+/** In a worker that listens: tells its primary. */
+export function tellListening(): void {
+	process.send?.(LISTENING)
+}
+
 /**
  * Runs `count` more copies of this program on `port` (they share it through reusePort), restarts
- * one that dies, and on stop() forwards the signal and resolves once all have exited.
+ * one that dies, and on stop() forwards the signal and resolves once all have exited. `listening`
+ * resolves once each of the first `count` has listened.
  */
 export function superviseWorkers(count: number, port: number, log: Log) {
 	const running = new Set<Subprocess>()
 	const deaths = new Map<number, number[]>()
+	const listened = new Set<number>()
+	const { promise: listening, resolve: allListen } = Promise.withResolvers<void>()
 	let stopping = false
 
 	function start(slot: number) {
@@ -49,7 +60,13 @@ export function superviseWorkers(count: number, port: number, log: Log) {
 			env: { ...process.env, PORT: String(port), [WORKER_ENV]: String(slot), [PRIMARY_ENV]: String(process.pid) },
 			stdin: 'ignore',
 			stdout: 'inherit',
-			stderr: 'inherit'
+			stderr: 'inherit',
+			serialization: 'json',
+			ipc(message) {
+				if (message !== LISTENING) return
+				listened.add(slot)
+				if (listened.size === count) allListen()
+			}
 		})
 		running.add(child)
 		void child.exited.then((code) => {
@@ -67,6 +84,7 @@ export function superviseWorkers(count: number, port: number, log: Log) {
 	for (let slot = 1; slot <= count; slot++) start(slot)
 
 	return {
+		listening,
 		async stop(signal: NodeJS.Signals): Promise<void> {
 			stopping = true
 			const exits = [...running].map((child) => child.exited)

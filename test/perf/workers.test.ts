@@ -1,12 +1,18 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { accessSync, constants, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { asUser, databaseUrl, SECRET } from '../support/app'
 import { BINARY, buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, startScript, temporaryFolder } from '../support/binary'
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 
 await buildBinary()
-afterEach(killLeftovers)
+const proxies: TcpProxy[] = []
+afterEach(() => {
+	killLeftovers()
+	for (const proxy of proxies.splice(0)) proxy.close()
+})
 
 function childrenOf(pid: number): number[] {
 	const found: number[] = []
@@ -68,6 +74,46 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
 
 const cores = availableParallelism()
 
+/** A keep-alive connection of the test's own (fetch would hide which connection a request takes). */
+async function keptAlive(url: string) {
+	const { hostname, port } = new URL(url)
+	const socket = connect(Number(port), hostname)
+	await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+	socket.setEncoding('utf8')
+	let received = ''
+	let closed = false
+	let wake = () => {}
+	socket.on('data', (data: string) => {
+		received += data
+		wake()
+	})
+	socket.on('close', () => {
+		closed = true
+		wake()
+	})
+	return {
+		get closed() {
+			return closed
+		},
+		/** GET /health on this connection: its status, and whether the answer closes the connection. */
+		async health(): Promise<{ status: number; closes: boolean }> {
+			socket.write(`GET /health HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`)
+			for (;;) {
+				const end = received.indexOf('\r\n\r\n')
+				const head = received.slice(0, end)
+				const length = Number(/^content-length: *(\d+)/im.exec(head)?.[1] ?? 0)
+				if (end >= 0 && received.length >= end + 4 + length) {
+					received = received.slice(end + 4 + length)
+					return { status: Number(head.split(' ')[1]), closes: /^connection: *close\r?$/im.test(head) }
+				}
+				if (closed) throw new Error('the connection closed before an answer')
+				await new Promise<void>((resolve) => (wake = resolve))
+			}
+		},
+		close: () => socket.destroy()
+	}
+}
+
 // The default is Bun's availableParallelism, which counts a cgroup's CPU quota (`docker run
 // --cpus`, a pod's CPU limit), not only the host's cores: each worker holds its own Postgres
 // connections, which one per host core in a one-CPU container would multiply for nothing. It is
@@ -103,6 +149,37 @@ describe('WORKERS: processes serving one port', () => {
 
 		expect(await running.stop('SIGTERM')).toBe(0)
 		for (const pid of workers) expect(alive(pid)).toBe(false)
+	}, SLOW)
+
+	test.skipIf(!databaseUrl)('connections that came while the primary listened alone are closed after an answer once the workers listen, so that they spread', async () => {
+		const upstream = new URL(databaseUrl as string)
+		const proxy = await startTcpProxy({ host: upstream.hostname, port: Number(upstream.port || 5432) })
+		proxies.push(proxy)
+		// With the database away the primary listens, and starts no worker until it has migrated.
+		proxy.cut()
+		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: proxy.url(databaseUrl as string), WORKERS: '2' }
+		const running = await startBinary({ cwd: temporaryFolder(), env })
+		const early = await Promise.all(Array.from({ length: 8 }, () => keptAlive(running.url)))
+		for (const connection of early) expect(await connection.health()).toEqual({ status: 200, closes: false })
+
+		proxy.restore()
+		await until(() => running.stdout().includes('"msg":"worker listening"'), 'the worker listens')
+		for (const connection of early) {
+			let answer = await connection.health()
+			for (let tries = 1; !answer.closes && tries < 100; tries++) {
+				expect(answer.status).toBe(200)
+				await Bun.sleep(50)
+				answer = await connection.health()
+			}
+			expect(answer).toEqual({ status: 200, closes: true })
+			await until(() => connection.closed, 'the server closes the connection')
+		}
+
+		const later = await Promise.all(Array.from({ length: 8 }, () => keptAlive(running.url)))
+		for (const connection of later)
+			for (let i = 0; i < 3; i++) expect(await connection.health()).toEqual({ status: 200, closes: false })
+		for (const connection of later) connection.close()
+		expect(await running.stop('SIGTERM')).toBe(0)
 	}, SLOW)
 
 	test.skipIf(!databaseUrl)('a second todo-api on the port the workers share is refused, as with one process', async () => {
