@@ -17,8 +17,8 @@ import {
 	ValidationFailed
 } from './errors'
 import { healthRoutes } from './health'
-import type { Spreader } from './spread'
 import { errorFields, type Log } from './log'
+import type { Spreader } from './spread'
 import { taskRoutes } from './tasks/routes'
 import pkg from '../package.json'
 

@@ -1,8 +1,9 @@
 // Connections remembered while the primary listens alone: a database that stays away at start
 // keeps it alone for as long, and the clients' connections must not grow the process.
 const MOST_REMEMBERED = 10_000
-// Early connections that have not come back by then are forgotten.
-const FORGET_AFTER_MS = 60_000
+// Bun closes a connection idle for 10 s (Bun.serve's default idleTimeout): by then each early
+// connection has come back, and been closed after its answer, or been closed for its silence.
+const FORGET_AFTER_MS = 10_000
 
 /** What the server tells of a request's connection (Bun's and Elysia's Server). */
 type Peers = { requestIP(request: Request): { address: string; port: number } | null }

@@ -38,9 +38,9 @@ export function ownCommand(): string[] {
 /** What a worker tells its primary once it listens. */
 const LISTENING = 'listening'
 
-/** In a worker that listens: tells its primary. */
+/** In a worker that listens: tells its primary, unless it is gone (followParent then stops the worker). */
 export function tellListening(): void {
-	process.send?.(LISTENING)
+	if (process.connected) process.send?.(LISTENING)
 }
 
 /**
