@@ -91,6 +91,8 @@ async function keptAlive(url: string) {
 		closed = true
 		wake()
 	})
+	// A reset shows as a close, with no answer.
+	socket.on('error', () => {})
 	return {
 		get closed() {
 			return closed
