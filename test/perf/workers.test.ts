@@ -5,13 +5,12 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { asUser, databaseUrl, SECRET } from '../support/app'
 import { BINARY, buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, startScript, temporaryFolder } from '../support/binary'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
+import { closeTcpProxies, startTcpProxy } from '../support/tcp-proxy'
 
 await buildBinary()
-const proxies: TcpProxy[] = []
 afterEach(() => {
 	killLeftovers()
-	for (const proxy of proxies.splice(0)) proxy.close()
+	closeTcpProxies()
 })
 
 function childrenOf(pid: number): number[] {
@@ -154,9 +153,7 @@ describe('WORKERS: processes serving one port', () => {
 	}, SLOW)
 
 	test.skipIf(!databaseUrl)('connections that came while the primary listened alone are closed after an answer once the workers listen, so that they spread', async () => {
-		const upstream = new URL(databaseUrl as string)
-		const proxy = await startTcpProxy({ host: upstream.hostname, port: Number(upstream.port || 5432) })
-		proxies.push(proxy)
+		const proxy = await startTcpProxy(databaseUrl as string)
 		// With the database away the primary listens, and starts no worker until it has migrated.
 		proxy.cut()
 		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: proxy.url(databaseUrl as string), WORKERS: '2' }

@@ -8,26 +8,23 @@ import { POOL_SIZE, SEARCH_POOL_SIZE } from '../../src/database/postgres'
 import { codeOf, isUnavailable } from '../../src/database/unavailable'
 import { asUser, databaseUrl, emptyDatabase, errorOf, newUser, replyOf, SECRET, sign, taskOf, tasksOf, testApp } from '../support/app'
 import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder, WORKER_LISTENING } from '../support/binary'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
+import { closeTcpProxies, startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 import { PRIMARY_ENV, WORKER_ENV } from '../../src/workers'
 import { binaryCopy } from './processes'
 
 // The shared Postgres server is never stopped: a proxy of the test's own stands between the binary
 // and it, and is cut or turned into a black hole instead.
 const binary = databaseUrl ? await binaryCopy() : ''
-const proxies: TcpProxy[] = []
 afterEach(() => {
 	killLeftovers()
-	for (const proxy of proxies.splice(0)) proxy.close()
+	closeTcpProxies()
 })
 
 // A password the trust-auth server ignores, to prove the URL's secret never reaches the output.
 const PASSWORD = 'outage-db-password-never-logged'
 
 async function behindProxy() {
-	const upstream = new URL(databaseUrl as string)
-	const proxy = await startTcpProxy({ host: upstream.hostname, port: Number(upstream.port || 5432) })
-	proxies.push(proxy)
+	const proxy = await startTcpProxy(databaseUrl as string)
 	const url = new URL(proxy.url(databaseUrl as string))
 	url.password = PASSWORD
 	url.username ||= 'root'

@@ -73,7 +73,18 @@ function flush(socket: Socket<unknown>, queue: Uint8Array[]) {
 	}
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+const started = new Set<TcpProxy>()
+
+/** Closes every proxy this process started: for a test file's afterEach. */
+export function closeTcpProxies(): void {
+	for (const proxy of started) proxy.close()
+	started.clear()
+}
+
+/** A proxy in front of the Postgres server that `databaseUrl` names. */
+export async function startTcpProxy(databaseUrl: string): Promise<TcpProxy> {
+	const upstream = new URL(databaseUrl)
+	const target = { host: upstream.hostname, port: Number(upstream.port || 5432) }
 	let mode: Mode = 'open'
 	let accepted = 0
 	const clients = new Set<Socket<Link>>()
@@ -150,7 +161,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 	}
 
 	const port = listen(0)
-	return {
+	const proxy: TcpProxy = {
 		port,
 		get accepted() {
 			return accepted
@@ -193,4 +204,6 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 			dropAll()
 		}
 	}
+	started.add(proxy)
+	return proxy
 }
