@@ -3,13 +3,27 @@ import { isConnectFailure } from './unavailable'
 
 // A network path that silently drops packets (a dead NAT entry, a partition, a hung server) gives
 // no error for many minutes, and postgres.js waits that long for an answer: every request on such
-// a connection would hang. A statement its connection has been running this long, unanswered, is
-// taken for that: the whole pool is dropped, which fails its statements as unavailable (503), and a
-// fresh pool serves what follows. The time a statement waits in the pool's queue, or behind another
-// on its connection, does not count: a few slow searches would otherwise drop a pool that is well,
-// and fail other users' statements with it.
+// a connection would hang. So once its connection has run a statement this long, unanswered, the
+// server is asked over a fresh connection whether the statement's backend is still at work on it:
+// if not, or if no answer comes within PROBE_TIMEOUT_MS, the connection is taken for lost, and the
+// whole pool is dropped, which fails its statements as unavailable (503) while a fresh pool serves
+// what follows. A statement at work is asked about again after as long: a list of several hundred
+// megabytes runs for seconds, and taking it for lost failed every other user's list with it. The
+// time a statement waits in the pool's queue, or behind another on its connection, does not count:
+// a few slow searches would otherwise drop a pool that is well.
 export const STATEMENT_DEADLINE_MS = 5_000
 const DEADLINE_CHECK_MS = 1_000
+const PROBE_TIMEOUT_MS = 1_000
+
+// What a backend at work looks like: running a statement, or sending its answer. One waiting to
+// read from its client has not been sent the statement whole, or has been sent nothing since its
+// last answer. Behind a pooler in transaction mode the statement's backend is not known (its pid
+// is the pooler's own), and the pool is dropped as for a lost connection.
+const AT_WORK = `select pid from pg_stat_activity where state = 'active' and wait_event is distinct from 'ClientRead'`
+
+/** A statement at work this long is stopped by Postgres (57014, a 503); one still unanswered a
+ * deadline later has its pool dropped, so no request waits on the database much past this. */
+export const STATEMENT_LIMIT_MS = 30_000
 
 // A pool is dropped for a failed connect only once it has had this long: a fresh pool would
 // otherwise try again at once, and each process open connections to a server that is starting up,
@@ -36,6 +50,23 @@ export async function withoutDeadline<T>(run: () => Promise<T>): Promise<T> {
 type Sql = postgres.Sql
 type Statement = Promise<unknown>
 type Transaction = (tx: postgres.TransactionSql) => unknown
+
+/** The pids of the server's backends at work, asked over a connection of its own; none if the
+ * server does not answer in time. */
+async function backendsAtWork(open: () => Sql): Promise<Set<number>> {
+	const probe = open()
+	try {
+		const rows = await Promise.race([
+			probe.unsafe<{ pid: number }[]>(AT_WORK, [], { prepare: false }),
+			Bun.sleep(PROBE_TIMEOUT_MS).then(() => [])
+		])
+		return new Set(rows.map((row) => row.pid))
+	} catch {
+		return new Set()
+	} finally {
+		void probe.end({ timeout: 0 })
+	}
+}
 
 export interface GuardedPool {
 	sql: Sql
@@ -65,29 +96,48 @@ export function guardedPool(open: () => Sql): GuardedPool {
 	const replace = (stalled: Sql) => {
 		if (stalled === current && !closed) swap(0)
 	}
+	// Statements past their deadline at the same moment share one question to the server.
+	let asking: Promise<Set<number>> | undefined
+	const atWork = () =>
+		(asking ??= backendsAtWork(open).finally(() => {
+			asking = undefined
+		}))
 	const watch = <T extends Statement>(statement: T, pool: Sql): T => {
 		if (migrating) return statement
-		// postgres.js marks a query active while its connection runs it; a transaction is not a query,
-		// and counts from the start.
-		const query = statement as T & { active?: boolean }
+		// postgres.js marks a query active while its connection runs it, and gives it the connection's
+		// backend as `state` when it is sent; a transaction is neither, and counts from the start.
+		const query = statement as T & { active?: boolean; state?: { pid: number }; cancel?: () => void }
 		let running = 0
-		let timer = setTimeout(function check() {
+		let vouched = 0
+		let settled = false
+		const check = async () => {
+			// A closed pool cuts what it still runs within CLOSE_TIMEOUT_S.
+			if (closed) return
 			running = query.active === false ? 0 : running + DEADLINE_CHECK_MS
-			if (running > STATEMENT_DEADLINE_MS) replace(pool)
-			else timer = setTimeout(check, DEADLINE_CHECK_MS)
-		}, DEADLINE_CHECK_MS)
-		// Promise.prototype.then observes a postgres.js query without starting it, as its own then would.
-		Promise.prototype.then.call(
-			statement,
-			() => clearTimeout(timer),
-			(error: unknown) => {
-				clearTimeout(timer)
-				// postgres.js fails one queued statement a connect that fails, and keeps the rest for
-				// its next tries: under load, most requests would wait out the whole outage. Dropping
-				// the pool fails them all at once, as unavailable.
-				if (isConnectFailure(error) && performance.now() - openedAt >= CONNECT_RETRY_MS) replace(pool)
+			vouched = Math.min(vouched, running)
+			if (running > STATEMENT_LIMIT_MS + STATEMENT_DEADLINE_MS) return replace(pool)
+			if (running > STATEMENT_LIMIT_MS) query.cancel?.()
+			if (running - vouched > STATEMENT_DEADLINE_MS) {
+				const busy = await atWork()
+				if (settled) return
+				if (!busy.has(query.state?.pid ?? 0)) return replace(pool)
+				vouched = running
 			}
-		)
+			timer = setTimeout(check, DEADLINE_CHECK_MS)
+		}
+		let timer = setTimeout(check, DEADLINE_CHECK_MS)
+		const done = () => {
+			settled = true
+			clearTimeout(timer)
+		}
+		// Promise.prototype.then observes a postgres.js query without starting it, as its own then would.
+		Promise.prototype.then.call(statement, done, (error: unknown) => {
+			done()
+			// postgres.js fails one queued statement a connect that fails, and keeps the rest for
+			// its next tries: under load, most requests would wait out the whole outage. Dropping
+			// the pool fails them all at once, as unavailable.
+			if (isConnectFailure(error) && performance.now() - openedAt >= CONNECT_RETRY_MS) replace(pool)
+		})
 		return statement
 	}
 	const forward = (target: object, property: string | symbol) => {

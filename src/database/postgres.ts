@@ -41,8 +41,8 @@ export const holding = (queries: number | undefined) => (queries ? { max_pipelin
 /**
  * Settings of the Postgres sessions for searches and other orders, whose cost a user sets: many long
  * texts searched for a long pattern took seconds a statement. Postgres stops such a statement itself
- * (57014, a 503) before STATEMENT_DEADLINE_MS (guarded-pool.ts): the deadline would drop the whole pool,
- * failing other users' searches with it, and leave the statement running on the server.
+ * (57014, a 503) well before STATEMENT_LIMIT_MS (guarded-pool.ts), so that one user's searches hold
+ * the pool's two connections for seconds, not half a minute.
  */
 const SEARCH_LIMIT = { statement_timeout: '3s' }
 

@@ -27,7 +27,7 @@ const UNAVAILABLE_CODES = new Set([
 	'CONNECTION_DESTROYED',
 	'57P01', // admin_shutdown
 	'57P02', // crash_shutdown
-	'57014' // query_canceled: a search that ran past its statement_timeout (postgres.ts)
+	'57014' // query_canceled: past a search's statement_timeout (postgres.ts) or STATEMENT_LIMIT_MS (guarded-pool.ts)
 ])
 
 // Drizzle wraps driver errors; the driver's code sits on the cause.

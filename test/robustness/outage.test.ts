@@ -251,6 +251,19 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 			expect(await Promise.race([lost, waited])).toBe('unavailable')
 		}), 30_000)
 
+	test('a statement still at work past the deadline whose connection then goes silent fails as unavailable, not when the path is back', () =>
+		openedBehindProxy(async (database, proxy) => {
+			// Postgres vouches for it at the deadline, then answers it into the void.
+			const lost = database.reads.execute(sql`select pg_sleep(${sql.raw(String((STATEMENT_DEADLINE_MS + 2_000) / 1000))})`).then(
+				() => 'answered',
+				(error: unknown) => (isUnavailable(error) ? 'unavailable' : `failed: ${error}`)
+			)
+			await Bun.sleep(100)
+			proxy.silenceOpen()
+			const waited = Bun.sleep(6 * STATEMENT_DEADLINE_MS).then(() => 'still waiting')
+			expect(await Promise.race([lost, waited])).toBe('unavailable')
+		}), 60_000)
+
 	test('SIGTERM while a request waits on a database gone silent: the exit is still 0, within the grace', async () => {
 		const { proxy, env } = await behindProxy()
 		const running = await startBinary({ binary, cwd: temporaryFolder(), env: { ...env, WORKERS: '1' } })
