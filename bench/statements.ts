@@ -58,7 +58,8 @@ export async function captureStatements(db: Db, log: ReturnType<typeof recorder>
 		try {
 			await db.transaction(async (tx) => {
 				log.take()
-				await calls[kind]({ writes: tx, reads: tx, searches: tx, lookups: tx })
+				// A lone read by id runs the same statement on either database.
+				await calls[kind]({ writes: tx, reads: tx, searches: tx, lookups: tx, kind: 'postgres' })
 				captured[kind] = log.take().map(({ sql, params }) => ({
 					sql,
 					params: params.map((value) =>

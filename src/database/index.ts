@@ -24,8 +24,8 @@ export interface Database {
 	close(): Promise<void>
 }
 
-/** Where each kind of statement runs: what the app and its queries are given. */
-export type Pools = Pick<Database, 'writes' | 'reads' | 'searches' | 'lookups'>
+/** Where each kind of statement runs, and on which database: what the app and its queries are given. */
+export type Pools = Pick<Database, 'writes' | 'reads' | 'searches' | 'lookups' | 'kind'>
 
 /** Postgres when a URL is given, else PGlite in `dataDir`: one schema and one set of queries for both. */
 export async function openDatabase(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {

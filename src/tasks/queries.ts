@@ -127,11 +127,13 @@ export async function listTasks(
 // read seldom waits for a round trip before it is sent, and the database spent as little per read
 // as with one. A batch holds at most 100, so that one statement's parameter and answer stay small.
 // A connect that fails fails every read waiting: the next batches would wait for connects too.
+// PGlite answers a read in the turn of the event loop that asks for it, so there a read waits for
+// the end of its turn, and goes with the others of the turn.
 const READS = { most: 100, atOnce: 2, failsAll: isConnectFailure }
 
 type Lookup = { userId: string; id: number }
 
-function lookupsOn(db: Db): (lookup: Lookup) => Promise<Task | undefined> {
+function lookupsOn(db: Db, kind: Pools['kind']): (lookup: Lookup) => Promise<Task | undefined> {
 	const one = db.select(fields).from(tasks).where(owned).prepare('get_task')
 	const many = db
 		.select(fields)
@@ -152,11 +154,11 @@ function lookupsOn(db: Db): (lookup: Lookup) => Promise<Task | undefined> {
 			const task = found.get(id)
 			return task?.user_id === userId ? task : undefined
 		})
-	}, READS)
+	}, { ...READS, wholeTurn: kind === 'pglite' })
 }
 
-export function getTask({ lookups }: Pick<Pools, 'lookups'>, userId: string, id: number): Promise<Task | undefined> {
-	return once(lookups, 'lookups', () => lookupsOn(lookups))({ userId, id })
+export function getTask({ lookups, kind }: Pick<Pools, 'lookups' | 'kind'>, userId: string, id: number): Promise<Task | undefined> {
+	return once(lookups, 'lookups', () => lookupsOn(lookups, kind))({ userId, id })
 }
 
 export async function createTask({ writes }: Pick<Pools, 'writes'>, userId: string, input: TaskInput): Promise<Task> {
