@@ -72,6 +72,18 @@ async function onNamed(run: (named: Named) => Promise<void>, proxy?: TcpProxy) {
 	}
 }
 
+// How a statement whose backend sleeps `ms` ends when the proxy silences its connection 100 ms
+// after it is sent, or 'still waiting' after `waitMs`.
+async function silencedWhileRunning(database: Database, proxy: TcpProxy, ms: number, waitMs: number) {
+	const ended = database.reads.execute(sql`select pg_sleep(${sql.raw(String(ms / 1000))})`).then(
+		() => 'answered',
+		(error: unknown) => (isUnavailable(error) ? 'unavailable' : `failed: ${error}`)
+	)
+	await Bun.sleep(100)
+	proxy.silenceOpen()
+	return Promise.race([ended, Bun.sleep(waitMs).then(() => 'still waiting')])
+}
+
 // "No hang beyond a few seconds": a request that has no answer after this long fails the test.
 const ANSWER_WITHIN_MS = 10_000
 // The issue's promise: serving again within 5 s of the database coming back.
@@ -240,28 +252,14 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 
 	test('a statement whose connection goes silent while the database lives fails as unavailable within seconds', () =>
 		openedBehindProxy(async (database, proxy) => {
-			// The database answers this after the connection has gone silent, into the void.
-			const lost = database.reads.execute(sql`select pg_sleep(0.5)`).then(
-				() => 'answered',
-				(error: unknown) => (isUnavailable(error) ? 'unavailable' : `failed: ${error}`)
-			)
-			await Bun.sleep(100)
-			proxy.silenceOpen()
-			const waited = Bun.sleep(4 * STATEMENT_DEADLINE_MS).then(() => 'still waiting')
-			expect(await Promise.race([lost, waited])).toBe('unavailable')
+			// The database answers it after the connection has gone silent, into the void.
+			expect(await silencedWhileRunning(database, proxy, 500, 4 * STATEMENT_DEADLINE_MS)).toBe('unavailable')
 		}), 30_000)
 
 	test('a statement still at work past the deadline whose connection then goes silent fails as unavailable, not when the path is back', () =>
 		openedBehindProxy(async (database, proxy) => {
 			// Postgres vouches for it at the deadline, then answers it into the void.
-			const lost = database.reads.execute(sql`select pg_sleep(${sql.raw(String((STATEMENT_DEADLINE_MS + 2_000) / 1000))})`).then(
-				() => 'answered',
-				(error: unknown) => (isUnavailable(error) ? 'unavailable' : `failed: ${error}`)
-			)
-			await Bun.sleep(100)
-			proxy.silenceOpen()
-			const waited = Bun.sleep(6 * STATEMENT_DEADLINE_MS).then(() => 'still waiting')
-			expect(await Promise.race([lost, waited])).toBe('unavailable')
+			expect(await silencedWhileRunning(database, proxy, STATEMENT_DEADLINE_MS + 2_000, 6 * STATEMENT_DEADLINE_MS)).toBe('unavailable')
 		}), 60_000)
 
 	test('SIGTERM while a request waits on a database gone silent: the exit is still 0, within the grace', async () => {
