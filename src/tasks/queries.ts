@@ -74,17 +74,24 @@ function totalOf(query: ListQuery, filter: SQL | undefined): SQL<number> {
 	return sql<number>`coalesce((select ${counted} from ${taskCounts} where ${taskCounts.userId} = ${sql.placeholder('userId')}), 0)`
 }
 
+type Page = { page: string; total: number }
+type PageOf = { userId: string; limit?: number; offset?: number }
+
 /**
  * A page of the caller's tasks as the JSON array the API sends, and the total it counts. The
  * database writes the array: the tasks then cross the process as one string rather than as rows
  * that are parsed, mapped to objects, checked and serialised again. Lists in creation order
- * without a search are read on `reads`; any other on `searches`.
+ * without a search are read on `reads`; any other on `searches`. On PGlite, those newest first
+ * with neither search nor filter go in batches (newestFirstOn).
  */
-export async function listTasks(
-	{ reads, searches }: Pick<Pools, 'reads' | 'searches'>,
-	userId: string,
-	query: ListQuery
-): Promise<{ page: string; total: number }> {
+export function listTasks({ reads, searches, kind }: Pick<Pools, 'reads' | 'searches' | 'kind'>, userId: string, query: ListQuery): Promise<Page> {
+	const newestFirst = (query.sort ?? 'created_at') === 'created_at' && (query.order ?? 'desc') === 'desc'
+	if (kind === 'pglite' && newestFirst && !query.q && query.completed === undefined)
+		return once(reads, 'lists', () => newestFirstOn(reads))({ userId, limit: query.limit, offset: query.offset })
+	return listAlone({ reads, searches }, userId, query)
+}
+
+async function listAlone({ reads, searches }: Pick<Pools, 'reads' | 'searches'>, userId: string, query: ListQuery): Promise<Page> {
 	const sort = query.sort ?? 'created_at'
 	const db = sort === 'created_at' && !query.q ? reads : searches
 	const order = query.order ?? (sort === 'title' ? 'asc' : 'desc')
@@ -159,6 +166,45 @@ function lookupsOn(db: Db, kind: Pools['kind']): (lookup: Lookup) => Promise<Tas
 
 export function getTask({ lookups, kind }: Pick<Pools, 'lookups' | 'kind'>, userId: string, id: number): Promise<Task | undefined> {
 	return once(lookups, 'lookups', () => lookupsOn(lookups, kind))({ userId, id })
+}
+
+// PGlite spends most of a list in the statement rather than its rows: about 550 µs a list of 20
+// tasks one by one here, 135 µs each in a statement for 40 users. It answers a statement in the
+// turn of the event loop that asks for it, so the lists newest first asked for in one turn go
+// together (coalesce.ts), each user's page cut by its own limit and offset (a null limit is none);
+// a batch that fails is answered list by list, so that each gets its own answer or error.
+function newestFirstOn(db: Db): (list: PageOf) => Promise<Page> {
+	const alone = (list: PageOf) => listAlone({ reads: db, searches: db }, list.userId, list)
+	const page = db
+		.select(fields)
+		.from(tasks)
+		.where(eq(tasks.userId, sql`lookup.user_id`))
+		.orderBy(ordered(tasks.createdAt, 'desc'), ordered(tasks.id, 'desc'))
+	const many = db
+		.select({
+			page: sql<string>`coalesce((select json_agg(${sql.identifier('page')}) from (${page} limit lookup.lim offset lookup.off) ${sql.identifier('page')}), '[]')::text`,
+			total: sql<number>`coalesce((select ${taskCounts.total} from ${taskCounts} where ${taskCounts.userId} = lookup.user_id), 0)`
+		})
+		.from(sql`json_to_recordset(${sql.placeholder('lists')}::json) as lookup(n int, user_id text, lim int, off bigint)`)
+		.orderBy(sql`lookup.n`)
+		.prepare('list_tasks_newest_first')
+	const settled = coalesced(
+		async (batch: PageOf[]): Promise<PromiseSettledResult<Page>[]> => {
+			const [first] = batch
+			if (first && batch.length === 1) return Promise.allSettled([alone(first)])
+			const lists = JSON.stringify(batch.map((list, n) => ({ n, user_id: list.userId, lim: list.limit ?? null, off: list.offset ?? null })))
+			return many.execute({ lists }).then(
+				(pages) => pages.map((value) => ({ status: 'fulfilled' as const, value })),
+				() => Promise.allSettled(batch.map(alone))
+			)
+		},
+		{ ...READS, wholeTurn: true }
+	)
+	return async (list) => {
+		const result = await settled(list)
+		if (result.status === 'rejected') throw result.reason
+		return result.value
+	}
 }
 
 export async function createTask({ writes }: Pick<Pools, 'writes'>, userId: string, input: TaskInput): Promise<Task> {

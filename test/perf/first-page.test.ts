@@ -38,7 +38,7 @@ function logged(record: (sent: Sent) => void): Db {
 async function sentStatement(userId: string, query: ListQuery = { limit: 50 }): Promise<Sent> {
 	const sent: Sent[] = []
 	const recording = logged((statement) => sent.push(statement))
-	await listTasks({ reads: recording, searches: recording }, userId, query)
+	await listTasks({ reads: recording, searches: recording, kind: databaseKind }, userId, query)
 	if (sent.length !== 1 || !sent[0]) throw new Error(`listTasks sent ${sent.length} statements, not one`)
 	return sent[0]
 }
@@ -126,7 +126,7 @@ describe(`Where lists are read, on ${databaseKind}`, () => {
 	])('%s', async (_, query, expected) => {
 		const where: string[] = []
 		const pool = (name: string) => logged(() => where.push(name))
-		await listTasks({ reads: pool('reads'), searches: pool('searches') }, newUser(), query)
+		await listTasks({ reads: pool('reads'), searches: pool('searches'), kind: databaseKind }, newUser(), query)
 		expect(where).toEqual(expected)
 	})
 
@@ -137,7 +137,7 @@ describe(`Where lists are read, on ${databaseKind}`, () => {
 		for (let task = 1; task <= 20; task++) await user.post('/api/tasks', { title: `Task ${task}` })
 		// A transaction keeps one connection of the pool, so its session is the one asked.
 		await reads.transaction(async (tx) => {
-			const pools = { reads: tx, searches: tx }
+			const pools = { reads: tx, searches: tx, kind: databaseKind }
 			for (let call = 0; call < 10; call++) await listTasks(pools, user.sub, {})
 			// The connection may have run it before, for other tests: count what it did, not these calls.
 			const plans = await plansOf(tx, await textOf({}))
@@ -149,7 +149,7 @@ describe(`Where lists are read, on ${databaseKind}`, () => {
 	test.skipIf(databaseKind !== 'postgres')('on `searches` Postgres plans a call for its user', async () => {
 		const user = await asUser(app)
 		await searches.transaction(async (tx) => {
-			const pools = { reads: tx, searches: tx }
+			const pools = { reads: tx, searches: tx, kind: databaseKind }
 			for (let call = 0; call < 10; call++) await listTasks(pools, user.sub, { sort: 'title' })
 			expect((await plansOf(tx, await textOf({ sort: 'title' })))?.custom).toBeGreaterThanOrEqual(5)
 		})

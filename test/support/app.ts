@@ -18,7 +18,7 @@ export const ORIGIN = 'http://localhost:3000'
 
 /** Postgres when the run was started with TEST_DATABASE_URL, else an embedded PGlite. */
 export const databaseUrl = process.env.TEST_DATABASE_URL || undefined
-export const databaseKind = databaseUrl ? 'postgres' : 'pglite'
+export const databaseKind: 'postgres' | 'pglite' = databaseUrl ? 'postgres' : 'pglite'
 
 let shared: Promise<Database> | undefined
 
