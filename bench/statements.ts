@@ -58,7 +58,7 @@ export async function captureStatements(db: Db, log: ReturnType<typeof recorder>
 		try {
 			await db.transaction(async (tx) => {
 				log.take()
-				// A lone read by id runs the same statement on either database.
+				// A lone list or read by id runs the same statement on either database.
 				await calls[kind]({ writes: tx, reads: tx, searches: tx, lookups: tx, kind: 'postgres' })
 				captured[kind] = log.take().map(({ sql, params }) => ({
 					sql,

@@ -84,7 +84,7 @@ type PageOf = { userId: string; limit?: number; offset?: number }
  * without a search are read on `reads`; any other on `searches`. On PGlite, those newest first
  * with neither search nor filter go in batches (newestFirstOn).
  */
-export function listTasks({ reads, searches, kind }: Pick<Pools, 'reads' | 'searches' | 'kind'>, userId: string, query: ListQuery): Promise<Page> {
+export async function listTasks({ reads, searches, kind }: Pick<Pools, 'reads' | 'searches' | 'kind'>, userId: string, query: ListQuery): Promise<Page> {
 	const newestFirst = (query.sort ?? 'created_at') === 'created_at' && (query.order ?? 'desc') === 'desc'
 	if (kind === 'pglite' && newestFirst && !query.q && query.completed === undefined)
 		return once(reads, 'lists', () => newestFirstOn(reads))({ userId, limit: query.limit, offset: query.offset })

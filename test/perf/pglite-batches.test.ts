@@ -53,15 +53,14 @@ describe('Reads by id on PGlite, which runs a statement in the turn of the event
 		const alices = await createTask(pools, alice, { title: 'Alice`s own' })
 		const bobs = await createTask(pools, bob, { title: 'Bob`s own' })
 		statements.length = 0
-		const read = await inOneTurn(
-			[
-				[alice, alices.id],
-				[bob, bobs.id],
-				[alice, bobs.id],
-				[bob, alices.id],
-				[alice, alices.id]
-			].map(([userId, id]) => () => getTask(pools, String(userId), Number(id)))
-		)
+		const asked: [string, number][] = [
+			[alice, alices.id],
+			[bob, bobs.id],
+			[alice, bobs.id],
+			[bob, alices.id],
+			[alice, alices.id]
+		]
+		const read = await inOneTurn(asked.map(([userId, id]) => () => getTask(pools, userId, id)))
 		expect(read).toEqual([alices, bobs, undefined, undefined, alices])
 		expect(statements).toHaveLength(1)
 	})
@@ -81,7 +80,7 @@ describe('Lists newest first on PGlite', () => {
 	test('those of one turn go to it as one statement, and each gets its own page and total, as when asked alone', async () => {
 		const users = await usersWithTasks(3, 0, 2)
 		const alone = []
-		for (const [user, query] of asked) alone.push(await listTasks({ ...pools, kind: 'postgres' }, users[user] ?? '', query))
+		for (const [user, query] of asked) alone.push(await listTasks(pools, users[user] ?? '', query))
 		statements.length = 0
 		const together = await inOneTurn(asked.map(([user, query]) => () => listTasks(pools, users[user] ?? '', query)))
 		expect(together).toEqual(alone)
@@ -96,10 +95,10 @@ describe('Lists newest first on PGlite', () => {
 			() => listTasks(pools, users[1] ?? '', wrong),
 			() => listTasks(pools, users[1] ?? '', {})
 		])
-		expect(outcomes[0]).toEqual({ value: await listTasks({ ...pools, kind: 'postgres' }, users[0] ?? '', {}) })
+		expect(outcomes[0]).toEqual({ value: await listTasks(pools, users[0] ?? '', {}) })
 		// 2201X: OFFSET must not be negative.
 		expect(outcomes[1]).toEqual({ code: '2201X' })
-		expect(outcomes[2]).toEqual({ value: await listTasks({ ...pools, kind: 'postgres' }, users[1] ?? '', {}) })
+		expect(outcomes[2]).toEqual({ value: await listTasks(pools, users[1] ?? '', {}) })
 	})
 
 	test('each page of a batch is read through the (user_id, created_at, id) index, never by sorting the user`s tasks', async () => {
