@@ -6,18 +6,11 @@ import type { Db } from '../../src/database'
 import type { ListQuery } from '../../src/tasks/model'
 import { listTasks } from '../../src/tasks/queries'
 import { asUser, databaseKind, newUser, tasksOf, testApp, testDatabase } from '../support/app'
+import { nodes, type PlanNode, planOf } from '../support/plans'
 
 const app = await testApp()
 const { writes: db, reads, searches } = await testDatabase()
 const TASKS = 100_000
-
-interface PlanNode {
-	'Node Type': string
-	'Index Name'?: string
-	Plans?: PlanNode[]
-}
-
-const nodes = (plan: PlanNode): PlanNode[] => [plan, ...(plan.Plans ?? []).flatMap(nodes)]
 
 const rows = (result: unknown): Record<string, unknown>[] =>
 	Array.isArray(result) ? result : (result as { rows: Record<string, unknown>[] }).rows
@@ -57,10 +50,7 @@ async function plan(text: string, params: unknown[], mode: PlanMode): Promise<Pl
 		await tx.execute(sql.raw(`set local plan_cache_mode = ${mode}`))
 		const [row] = rows(await tx.execute(sql.raw(`explain (format json) execute ${name}(${params.map(literal).join(', ')})`)))
 		await tx.execute(sql.raw(`deallocate ${name}`))
-		const json = row?.['QUERY PLAN']
-		const [explained] = (typeof json === 'string' ? JSON.parse(json) : json) as { Plan: PlanNode }[]
-		if (!explained) throw new Error('EXPLAIN returned no plan')
-		return explained.Plan
+		return planOf(row)
 	})
 }
 

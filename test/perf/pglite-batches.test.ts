@@ -9,6 +9,7 @@ import type { ListQuery } from '../../src/tasks/model'
 import { createTask, getTask, listTasks } from '../../src/tasks/queries'
 import { newUser } from '../support/app'
 import { temporaryFolder } from '../support/binary'
+import { nodes, planOf } from '../support/plans'
 
 // PGlite of its own, whose every statement is recorded.
 const statements: { text: string; params: unknown[] }[] = []
@@ -29,16 +30,6 @@ const inOneTurn = <T>(calls: (() => Promise<T>)[]) =>
 // The same, each call's value or its error's code.
 const settledInOneTurn = <T>(calls: (() => Promise<T>)[]) =>
 	inOneTurn(calls.map((call) => () => call().then((value) => ({ value }), (error: unknown) => ({ code: codeOf(error) }))))
-
-interface PlanNode {
-	'Node Type': string
-	'Index Name'?: string
-	'Relation Name'?: string
-	'Sort Key'?: string[]
-	Plans?: PlanNode[]
-}
-
-const nodes = (plan: PlanNode): PlanNode[] => [plan, ...(plan.Plans ?? []).flatMap(nodes)]
 
 async function usersWithTasks(...counts: number[]) {
 	const users = counts.map(() => newUser())
@@ -109,10 +100,8 @@ describe('Lists newest first on PGlite', () => {
 		await inOneTurn([() => listTasks(pools, big ?? '', { limit: 50 }), () => listTasks(pools, small ?? '', {})])
 		expect(statements).toHaveLength(1)
 		const [batch] = statements
-		const { rows } = await client.query<{ 'QUERY PLAN': unknown }>(`explain (format json) ${batch?.text}`, batch?.params)
-		const json = rows[0]?.['QUERY PLAN']
-		const [explained] = (typeof json === 'string' ? JSON.parse(json) : json) as { Plan: PlanNode }[]
-		const all = explained ? nodes(explained.Plan) : []
+		const { rows } = await client.query<Record<string, unknown>>(`explain (format json) ${batch?.text}`, batch?.params)
+		const all = nodes(planOf(rows[0]))
 		expect(all.some((n) => n['Index Name'] === 'tasks_user_id_created_at_idx')).toBe(true)
 		expect(all.filter((n) => n['Relation Name'] === 'tasks').map((n) => n['Node Type'])).not.toContain('Seq Scan')
 		// The one sort puts the batch's lists back in the order they were asked for.
