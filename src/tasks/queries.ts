@@ -74,6 +74,12 @@ function totalOf(query: ListQuery, filter: SQL | undefined): SQL<number> {
 	return sql<number>`coalesce((select ${counted} from ${taskCounts} where ${taskCounts.userId} = ${sql.placeholder('userId')}), 0)`
 }
 
+// A list's sort and order where the query leaves them out: by creation; newest first, but by title A to Z.
+function orderOf(query: ListQuery) {
+	const sort = query.sort ?? 'created_at'
+	return { sort, order: query.order ?? (sort === 'title' ? 'asc' : 'desc') }
+}
+
 type Page = { page: string; total: number }
 type PageOf = { userId: string; limit?: number; offset?: number }
 
@@ -85,16 +91,15 @@ type PageOf = { userId: string; limit?: number; offset?: number }
  * with neither search nor filter go in batches (newestFirstOn).
  */
 export async function listTasks({ reads, searches, kind }: Pick<Pools, 'reads' | 'searches' | 'kind'>, userId: string, query: ListQuery): Promise<Page> {
-	const newestFirst = (query.sort ?? 'created_at') === 'created_at' && (query.order ?? 'desc') === 'desc'
-	if (kind === 'pglite' && newestFirst && !query.q && query.completed === undefined)
+	const { sort, order } = orderOf(query)
+	if (kind === 'pglite' && sort === 'created_at' && order === 'desc' && !query.q && query.completed === undefined)
 		return once(reads, 'lists', () => newestFirstOn(reads))({ userId, limit: query.limit, offset: query.offset })
 	return listAlone({ reads, searches }, userId, query)
 }
 
 async function listAlone({ reads, searches }: Pick<Pools, 'reads' | 'searches'>, userId: string, query: ListQuery): Promise<Page> {
-	const sort = query.sort ?? 'created_at'
+	const { sort, order } = orderOf(query)
 	const db = sort === 'created_at' && !query.q ? reads : searches
-	const order = query.order ?? (sort === 'title' ? 'asc' : 'desc')
 	const filters = `${query.completed === undefined ? '' : query.completed ? 't' : 'f'}${query.q ? 'q' : ''}`
 	const key = `list_${filters}_${sort}_${order}_${query.limit ? 'l' : ''}${query.offset ? 'o' : ''}`
 	const [list] = await once(db, key, () => {
