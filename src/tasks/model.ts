@@ -88,7 +88,7 @@ export const ListQuery = t.Object({
 	sort: t.Optional(
 		t.UnionEnum(['created_at', 'updated_at', 'title'], {
 			default: undefined,
-			description: 'created_at when left out; title sorts without regard to case. Ties go by id.',
+			description: 'created_at when left out; title compares the titles in lower case, by code point. Ties go by id.',
 			error: '"sort" must be created_at, updated_at or title.'
 		})
 	),

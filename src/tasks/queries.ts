@@ -46,10 +46,13 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
 const ordered = (column: SQLWrapper, order: 'asc' | 'desc') =>
 	order === 'asc' ? sql`${column} asc nulls first` : sql`${column} desc nulls last`
 
+// Titles compare in lower case, character by character ("C": by code point), as in PGlite's
+// database, whose collation is C: a Postgres database created with another (en_US, ICU) would
+// otherwise order them its own way.
 const sortColumns = {
 	created_at: tasks.createdAt,
 	updated_at: tasks.updatedAt,
-	title: sql`lower(${tasks.title})`
+	title: sql`lower(${tasks.title}) collate "C"`
 }
 
 function listFilter(query: ListQuery): SQL | undefined {

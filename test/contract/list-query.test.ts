@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import type { Task } from '../../src/tasks/model'
-import { asUser, errorOf, type Reply, taskOf, tasksOf, testApp } from '../support/app'
+import { openDatabase } from '../../src/database'
+import { migrate } from '../../src/database/migrate'
+import { asUser, databaseUrl, emptyDatabase, errorOf, type Reply, taskOf, tasksOf, testApp } from '../support/app'
 
 const app = await testApp()
 
@@ -18,6 +20,16 @@ async function create(user: User, ...bodies: Record<string, unknown>[]): Promise
 
 const titles = (reply: Reply) => tasksOf(reply).map((task) => task.title)
 const ids = (reply: Reply) => tasksOf(reply).map((task) => task.id)
+
+// An en-US collation would put "Éclair" between "banana" and "Zebra".
+const BY_CODE_POINT = ['_under', 'a b', 'ab', 'apple', 'banana', 'Zebra', 'Éclair']
+
+async function expectCodePointOrder(on: Parameters<typeof asUser>[0]) {
+	const alice = await asUser(on)
+	await create(alice, ...['banana', 'Éclair', '_under', 'Zebra', 'ab', 'apple', 'a b'].map((title) => ({ title })))
+	expect(titles(await alice.get('/api/tasks?sort=title'))).toEqual(BY_CODE_POINT)
+	expect(titles(await alice.get('/api/tasks?sort=title&order=desc'))).toEqual(BY_CODE_POINT.toReversed())
+}
 
 function expectPage(reply: Reply, total: number) {
 	expect(reply.status).toBe(200)
@@ -220,6 +232,21 @@ describe('GET /api/tasks query', () => {
 			expect(titles(await alice.get('/api/tasks?sort=title&order=asc'))).toEqual(['apple', 'banana', 'cherry'])
 			expect(titles(await alice.get('/api/tasks?sort=title&order=desc'))).toEqual(['cherry', 'banana', 'apple'])
 			expect(titles(await alice.get('/api/tasks?sort=title'))).toEqual(['apple', 'banana', 'cherry'])
+		})
+
+		test('sort=title compares the titles in lower case, by code point', () => expectCodePointOrder(app))
+
+		test.if(Boolean(databaseUrl))('sort=title: the same order on a Postgres database created with the en-US collation', async () => {
+			const own = await emptyDatabase('en_us', "template template0 locale_provider icu icu_locale 'en-US'")
+			const database = await openDatabase({ databaseUrl: own.url, dataDir: '' })
+			try {
+				await database.settle()
+				await migrate(database.writes)
+				await expectCodePointOrder(await testApp(database))
+			} finally {
+				await database.close()
+				await own.drop()
+			}
 		})
 
 		test('an unknown sort or order: 422 naming the parameter', async () => {

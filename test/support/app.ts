@@ -45,15 +45,19 @@ export async function testApp(database?: Database, { startup }: Pick<AppDependen
 }
 
 /**
- * A new, empty database on the run's Postgres server, for a test that must be its only user. It is
- * named after the run's own database, so whoever runs the suite owns it; `admin` is a connection
- * to the run's database, and drop() removes the new one.
+ * A new, empty database on the run's Postgres server, for a test that must be its only user, made
+ * with `create database`'s `options` when given. It is named after the run's own database, so
+ * whoever runs the suite owns it; `admin` is a connection to the run's database, and drop()
+ * removes the new one.
  */
-export async function emptyDatabase(label: string): Promise<{ name: string; url: string; admin: postgres.Sql; drop(): Promise<void> }> {
+export async function emptyDatabase(
+	label: string,
+	options = ''
+): Promise<{ name: string; url: string; admin: postgres.Sql; drop(): Promise<void> }> {
 	const server = new URL(databaseUrl ?? '')
 	const name = `${server.pathname.slice(1) || 'todo'}_${label}_${crypto.randomUUID().slice(0, 8)}`
 	const admin = postgres(server.href, { max: 1, onnotice: () => {} })
-	await admin.unsafe(`create database "${name}"`)
+	await admin.unsafe(`create database "${name}" ${options}`)
 	return {
 		name,
 		admin,
