@@ -54,7 +54,8 @@ function validationDetail(error: ValidationError): string {
 	return field ? `"${field}": ${first?.message}.` : `Invalid ${error.type}: ${first?.message ?? error.message}.`
 }
 
-// What cannot answer before the database has started; /health, the docs and unknown routes can.
+// The routes that cannot answer before the database has started; /health, the docs, unknown routes
+// and wrong methods can.
 const NEEDS_DATABASE = /^\/(api|ready)(\/|$)/
 
 // The path of a request's URL, which Bun builds from any Host it was sent (`Host: x:abc`), so that
@@ -158,10 +159,12 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 				maxAge: 600
 			})
 		)
-		// After the CORS plugin's hook, so that a page reads these 503s; a preflight needs no database.
+		// After the CORS plugin's hook, so that a page reads these 503s; a preflight (OPTIONS, which no
+		// route of the app's own has) needs no database.
 		.onRequest(({ request }) => {
-			if (startingUp && request.method !== 'OPTIONS' && NEEDS_DATABASE.test(pathOf(request.url)))
-				throw new ServiceUnavailable()
+			if (!startingUp) return
+			const path = pathOf(request.url)
+			if (NEEDS_DATABASE.test(path) && allowedMethods(path).includes(request.method)) throw new ServiceUnavailable()
 		})
 		.use(
 			openapi({

@@ -126,6 +126,27 @@ describe('listening before the database has started (it was away)', () => {
 		expect((await call(starting, 'GET', '/api/tasks', { token })).body).toHaveLength(1)
 	})
 
+	test('an unknown route or a wrong method answers 404 or 405 meanwhile, as it will after', async () => {
+		const { promise: startup, resolve } = Promise.withResolvers<void>()
+		const starting = await testApp(undefined, { startup })
+		const token = await sign({ sub: newUser() })
+		const answers = () =>
+			Promise.all(
+				[
+					['GET', '/api/nope'],
+					['GET', '/api/tasks/1/2'],
+					['DELETE', '/api/tasks'],
+					['GET', '/api/tasks/1/complete'],
+					['POST', '/ready']
+				].map(async ([method = '', path = '']) => errorOf(await call(starting, method, path, { token })).error_code)
+			)
+		const expected = ['NOT_FOUND', 'NOT_FOUND', 'METHOD_NOT_ALLOWED', 'METHOD_NOT_ALLOWED', 'METHOD_NOT_ALLOWED']
+		expect(await answers()).toEqual(expected)
+		resolve()
+		await startup
+		expect(await answers()).toEqual(expected)
+	})
+
 	test('a page of an allowed origin reads those 503s, and its preflights pass', async () => {
 		const { promise: startup, resolve } = Promise.withResolvers<void>()
 		const starting = await testApp(undefined, { startup })
