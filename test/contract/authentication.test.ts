@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { type JWTPayload, SignJWT } from 'jose'
 import { createVerifier } from '../../src/auth'
 import { asUser, call, errorOf, newUser, type Reply, SECRET, sign, taskOf, testApp } from '../support/app'
@@ -132,6 +132,15 @@ describe('Authentication', () => {
 			// An HS256 signature is 32 bytes: 43 characters, and one "=" of padding.
 			const token = await sign({ sub: newUser() })
 			expect((await listWithToken(`${token}=`)).status).toBe(200)
+		})
+
+		test('padding inside the token, where the header syntax (RFC 6750) has none, under a valid signature: 401', async () => {
+			// 28 bytes of header: 38 characters, and two "=" of padding.
+			const header = `${Buffer.from('{"alg":"HS256","typ":"JWT" }').toString('base64url')}==`
+			const signed = `${header}.${base64url({ sub: newUser(), iat: now(), exp: now() + 3600 })}`
+			const token = `${signed}.${createHmac('sha256', SECRET).update(signed).digest('base64url')}`
+			expect((await createVerifier({ secret: SECRET })(token)).userId).toBeString()
+			expectRefused(await listWithToken(token))
 		})
 
 		test('a valid signature under an alg header that was changed: 401', async () => {
