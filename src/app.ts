@@ -58,6 +58,9 @@ function validationDetail(error: ValidationError): string {
 // and wrong methods can.
 const NEEDS_DATABASE = /^\/(api|ready)(\/|$)/
 
+const isPreflight = (request: Request) =>
+	request.method === 'OPTIONS' && request.headers.has('access-control-request-method')
+
 // The path of a request's URL, which Bun builds from any Host it was sent (`Host: x:abc`), so that
 // new URL() may throw on it. The server speaks plain HTTP: the path starts after "http://" and the Host.
 function pathOf(url: string): string {
@@ -82,6 +85,12 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 		return routePatterns.find(({ pattern }) => pattern.test(path))?.methods ?? []
 	}
 
+	// A method no route of the path has: 405 where the path has routes, else 404.
+	function unrouted(path: string): ApiError {
+		const allow = allowedMethods(path)
+		return allow.length ? new MethodNotAllowed(allow) : new RouteNotFound()
+	}
+
 	function toApiError(code: string | number, error: unknown, request: Request, path: string): ApiError {
 		if (error instanceof ApiError) return error
 		if (error instanceof ValidationError) {
@@ -89,11 +98,8 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 			if (error.type === 'params') return new ResourceNotFound()
 			return new ValidationFailed(badBodies.get(request) ?? validationDetail(error))
 		}
-		if (code === 'NOT_FOUND') {
-			// The path as the router read it: a URL parser would resolve dot segments the router did not.
-			const allow = allowedMethods(path)
-			return allow.length ? new MethodNotAllowed(allow) : new RouteNotFound()
-		}
+		// The path as the router read it: a URL parser would resolve dot segments the router did not.
+		if (code === 'NOT_FOUND') return unrouted(path)
 		// Elysia wraps what the body reader throws (PayloadTooLarge) in a ParseError.
 		if (code === 'PARSE')
 			return error instanceof Error && error.cause instanceof ApiError
@@ -127,7 +133,13 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 			if (spreader?.closes(request, server)) set.headers.connection = 'close'
 			// Bun's default for JSON adds a charset, which a client comparing the header with the
 			// contract's "application/json" refuses; JSON is UTF-8 by definition. A preflight has no body.
-			if (request.method !== 'OPTIONS') set.headers['content-type'] = 'application/json'
+			if (!isPreflight(request)) set.headers['content-type'] = 'application/json'
+		})
+		// The CORS plugin answers every OPTIONS with 204. A preflight keeps that on any path, so that a
+		// page reads the answer to its request, a 404 too; any other OPTIONS is routed as every method
+		// is, and the app has no OPTIONS route.
+		.onRequest(({ request }) => {
+			if (request.method === 'OPTIONS' && !isPreflight(request)) throw unrouted(pathOf(request.url))
 		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
 		.onError({ as: 'global' }, ({ code, error, request, path, set }) => {
@@ -160,7 +172,7 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 			})
 		)
 		// After the CORS plugin's hook, so that a page reads these 503s; a preflight (OPTIONS, which no
-		// route of the app's own has) needs no database.
+		// route has) needs no database.
 		.onRequest(({ request }) => {
 			if (!startingUp) return
 			const path = pathOf(request.url)

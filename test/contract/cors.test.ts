@@ -48,6 +48,15 @@ describe('CORS', () => {
 				expect(reply.headers.get('content-type')).toBeNull()
 			})
 
+		test('to a path that has no route: allowed, so that the page reads the 404 its request gets', async () => {
+			const reply = await preflight('/api/nope', ORIGIN, 'GET')
+			expect(reply.status).toBe(204)
+			expectAllowed(reply)
+			const answer = await call(app, 'GET', '/api/nope', { headers: { origin: ORIGIN } })
+			expect(answer.status).toBe(404)
+			expectAllowed(answer)
+		})
+
 		test('allows every method of the contract', async () => {
 			const methods = list((await preflight('/api/tasks', ORIGIN, 'POST')).headers.get('access-control-allow-methods'))
 			for (const method of ['get', 'post', 'put', 'patch', 'delete']) expect(methods).toContain(method)

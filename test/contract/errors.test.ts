@@ -99,7 +99,10 @@ describe('An unknown route: 404 NOT_FOUND', () => {
 		['GET', '/api/tasks/1/extra'],
 		['GET', '/api/tasks/1/complete/extra'],
 		['POST', '/api/tasks/1/uncomplete'],
-		['DELETE', '/nope/deeper/still']
+		['DELETE', '/nope/deeper/still'],
+		// An OPTIONS that is no CORS preflight (no Access-Control-Request-Method) is routed as any method.
+		['OPTIONS', '/nope'],
+		['OPTIONS', '/api/tasks/1/extra']
 	]
 	for (const [method, path] of routes)
 		test(`${method} ${path}`, async () => {
@@ -122,7 +125,9 @@ describe('A known route with a wrong method: 405 METHOD_NOT_ALLOWED with Allow',
 		['DELETE', '/api/tasks/1/complete', ['PATCH']],
 		['POST', '/health', ['GET', 'HEAD']],
 		['DELETE', '/ready', ['GET', 'HEAD']],
-		['POST', '/docs/json', ['GET', 'HEAD']]
+		['POST', '/docs/json', ['GET', 'HEAD']],
+		['OPTIONS', '/api/tasks', ['GET', 'HEAD', 'POST']],
+		['OPTIONS', '/api/tasks/1/complete', ['PATCH']]
 	]
 	for (const [method, path, allowed] of cases)
 		test(`${method} ${path}: Allow ${allowed.join(', ')}`, async () => {
