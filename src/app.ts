@@ -58,6 +58,9 @@ function validationDetail(error: ValidationError): string {
 // and wrong methods can.
 const NEEDS_DATABASE = /^\/(api|ready)(\/|$)/
 
+// How long a browser may keep a preflight's answer.
+const PREFLIGHT_MAX_AGE_SECONDS = '600'
+
 const isPreflight = (request: Request) =>
 	request.method === 'OPTIONS' && request.headers.has('access-control-request-method')
 
@@ -135,12 +138,6 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 			// contract's "application/json" refuses; JSON is UTF-8 by definition. A preflight has no body.
 			if (!isPreflight(request)) set.headers['content-type'] = 'application/json'
 		})
-		// The CORS plugin answers every OPTIONS with 204. A preflight keeps that on any path, so that a
-		// page reads the answer to its request, a 404 too; any other OPTIONS is routed as every method
-		// is, and the app has no OPTIONS route.
-		.onRequest(({ request }) => {
-			if (request.method === 'OPTIONS' && !isPreflight(request)) throw unrouted(pathOf(request.url))
-		})
 		.onParse({ as: 'global' }, ({ request }) => readBody(request, badBodies))
 		.onError({ as: 'global' }, ({ code, error, request, path, set }) => {
 			const failure = toApiError(code, error, request, path)
@@ -168,11 +165,20 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 				allowedHeaders: ['Authorization', 'Content-Type'],
 				exposeHeaders: ['X-Total-Count', 'X-Request-Id', 'Location'],
 				credentials: false,
-				maxAge: 600
+				// Its preflight answers every OPTIONS, with 204: see the next hook.
+				preflight: false
 			})
 		)
-		// After the CORS plugin's hook, so that a page reads these 503s; a preflight (OPTIONS, which no
-		// route has) needs no database.
+		// After the CORS plugin's hook, which has set the origin's headers. A preflight is answered 204 on
+		// any path, so that a page reads the answer to its request, a 404 too; any other OPTIONS is
+		// routed as every method is, and no route has OPTIONS.
+		.onRequest(({ request, set }) => {
+			if (request.method !== 'OPTIONS') return
+			if (!isPreflight(request)) throw unrouted(pathOf(request.url))
+			set.headers['access-control-max-age'] = PREFLIGHT_MAX_AGE_SECONDS
+			return new Response(null, { status: 204 })
+		})
+		// After the CORS plugin's hook, so that a page reads these 503s.
 		.onRequest(({ request }) => {
 			if (!startingUp) return
 			const path = pathOf(request.url)
@@ -198,10 +204,8 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 
 	// Elysia answers HEAD wherever there is a GET, so an Allow that lists GET lists HEAD too.
 	const methods = new Map<string, string[]>()
-	for (const { method, path } of app.routes) {
-		if (method === 'OPTIONS' || path.includes('*')) continue
+	for (const { method, path } of app.routes)
 		methods.set(path, [...(methods.get(path) ?? []), ...(method === 'GET' ? ['GET', 'HEAD'] : [method])])
-	}
 	for (const [path, allowed] of methods)
 		routePatterns.push({ pattern: new RegExp(`^${path.replace(/:\w+/g, '[^/]+')}/?$`), methods: allowed })
 

@@ -46,6 +46,7 @@ describe('CORS', () => {
 				expect(headers).toContain('content-type')
 				expect(reply.text).toBe('')
 				expect(reply.headers.get('content-type')).toBeNull()
+				expect(reply.headers.get('access-control-max-age')).toBe('600')
 			})
 
 		test('to a path that has no route: allowed, so that the page reads the 404 its request gets', async () => {
@@ -55,6 +56,12 @@ describe('CORS', () => {
 			const answer = await call(app, 'GET', '/api/nope', { headers: { origin: ORIGIN } })
 			expect(answer.status).toBe(404)
 			expectAllowed(answer)
+		})
+
+		test('an OPTIONS that is no preflight (no Access-Control-Request-Method) gets the 405 any method would, which the page reads', async () => {
+			const reply = await call(app, 'OPTIONS', '/api/tasks', { headers: { origin: ORIGIN } })
+			expect(reply.status).toBe(405)
+			expectAllowed(reply)
 		})
 
 		test('allows every method of the contract', async () => {
