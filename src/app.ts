@@ -165,7 +165,8 @@ export function createApp({ database, verify, config, log, startup, spreader }: 
 				allowedHeaders: ['Authorization', 'Content-Type'],
 				exposeHeaders: ['X-Total-Count', 'X-Request-Id', 'Location'],
 				credentials: false,
-				// Its preflight answers every OPTIONS, with 204: see the next hook.
+				// Off: the plugin's preflight answers every OPTIONS with 204, on any path. The next hook
+				// answers preflights.
 				preflight: false
 			})
 		)
