@@ -42,6 +42,9 @@ export function codeOf(error: unknown): string | undefined {
 /** A statement failed because no connection could be opened for it. */
 export const isConnectFailure = (error: unknown): boolean => CONNECT_FAILURES.has(codeOf(error) ?? '')
 
+/** A statement failed because its pool was dropped (guarded-pool.ts) or closed under it. */
+export const isPoolDropped = (error: unknown): boolean => codeOf(error) === 'CONNECTION_DESTROYED'
+
 /** The database cannot be reached right now: a 503, not a bug. */
 export function isUnavailable(error: unknown): boolean {
 	const code = codeOf(error)

@@ -2,7 +2,7 @@ import { and, eq, ilike, or, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { PgColumn } from 'drizzle-orm/pg-core'
 import { coalesced } from '../coalesce'
 import type { Db, Pools } from '../database'
-import { isConnectFailure } from '../database/unavailable'
+import { isConnectFailure, isPoolDropped } from '../database/unavailable'
 import type { ListQuery, Task, TaskInput } from './model'
 import { nextUpdatedAt, taskCounts, tasks } from './table'
 
@@ -141,10 +141,13 @@ async function listAlone({ reads, searches }: Pick<Pools, 'reads' | 'searches'>,
 // statement's own, not the row's. A lone read runs the plain statement. With two out at once a
 // read seldom waits for a round trip before it is sent, and the database spent as little per read
 // as with one. A batch holds at most 100, so that one statement's parameter and answer stay small.
-// A connect that fails fails every read waiting: the next batches would wait for connects too.
+// A connect that fails fails every read waiting: the next batches would wait for connects too. So
+// does a pool dropped under a batch (guarded-pool.ts): the reads waiting were its statements as
+// much as those queued in it, which fail with it, and a fresh connection over a silent path would
+// only fail them at its connect timeout, seconds later.
 // PGlite answers a read in the turn of the event loop that asks for it, so there a read waits for
 // the end of its turn, and goes with the others of the turn.
-const READS = { most: 100, atOnce: 2, failsAll: isConnectFailure }
+const READS = { most: 100, atOnce: 2, failsAll: (error: unknown) => isConnectFailure(error) || isPoolDropped(error) }
 
 type Lookup = { userId: string; id: number }
 

@@ -9,6 +9,7 @@ import { codeOf, isUnavailable } from '../../src/database/unavailable'
 import { asUser, databaseUrl, emptyDatabase, errorOf, newUser, replyOf, SECRET, sign, taskOf, tasksOf, testApp } from '../support/app'
 import { killLeftovers, readyWithin, type Running, startBinary, temporaryFolder, WORKER_LISTENING } from '../support/binary'
 import { closeTcpProxies, startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
+import { getTask } from '../../src/tasks/queries'
 import { PRIMARY_ENV, WORKER_ENV } from '../../src/workers'
 import { binaryCopy } from './processes'
 
@@ -260,6 +261,20 @@ describe.if(Boolean(databaseUrl))('Running it: the database goes away and comes 
 		openedBehindProxy(async (database, proxy) => {
 			// Postgres vouches for it at the deadline, then answers it into the void.
 			expect(await silencedWhileRunning(database, proxy, STATEMENT_DEADLINE_MS + 2_000, 6 * STATEMENT_DEADLINE_MS)).toBe('unavailable')
+		}), 60_000)
+
+	// Reads by id wait for the two batches out before them (tasks/queries.ts); those batches' pool is
+	// dropped at the deadline, and the reads waiting were its statements as much as those queued in it.
+	test('reads by id waiting behind batches on a connection gone silent fail with them, not after a connect to the silent database', () =>
+		openedBehindProxy(async (database, proxy) => {
+			const user = await asUser(await testApp(database))
+			const { id } = taskOf(await user.post('/api/tasks', { title: 'read during the silence' }))
+			expect((await getTask(database, user.sub, id))?.id).toBe(id)
+			proxy.blackHole()
+			const codes = await Promise.all(Array.from({ length: 10 }, () => getTask(database, user.sub, id).then(() => 'answered', codeOf)))
+			// Not CONNECT_TIMEOUT: the fresh connection for the next batch would find the path silent too.
+			expect(new Set(codes)).toEqual(new Set(['CONNECTION_DESTROYED']))
+			proxy.restore()
 		}), 60_000)
 
 	test('SIGTERM while a request waits on a database gone silent: the exit is still 0, within the grace', async () => {
