@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose'
 import type { Config } from './config'
 import { AuthenticationRequired } from './errors'
 import { type KeySetOptions, KeySetUnavailable, remoteKeySet } from './jwks'
@@ -14,6 +14,14 @@ export interface Identity {
 
 /** Resolves to the identity a bearer token carries, or throws AuthenticationRequired. */
 export type Verifier = (token: string) => Promise<Identity>
+
+interface Verified {
+	payload: JWTPayload
+	bySecret: boolean
+	/** A key set's token is trusted only as long as the keys that verified it: one whose key Better
+	 * Auth has dropped is refused once the keys are refreshed, whoever remembered it. */
+	trustedUntil: number
+}
 
 export interface VerifierOptions {
 	log?: Log
@@ -78,7 +86,7 @@ export function createVerifier(
 ): Verifier {
 	const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined
 	const betterAuth = config.authUrl ? betterAuthAt(config.authUrl) : undefined
-	const jwks: JWTVerifyGetKey | undefined = betterAuth && remoteKeySet(betterAuth.jwks, log, keySetOptions)
+	const keySet = betterAuth && remoteKeySet(betterAuth.jwks, log, keySetOptions)
 	const expected = betterAuth
 		? { issuer: config.issuer ?? betterAuth.origin, audience: config.audience ?? betterAuth.origin }
 		: {}
@@ -90,18 +98,24 @@ export function createVerifier(
 
 	// The header's alg picks the key before anything is verified, so an HS256 token is never
 	// checked against a public key and an asymmetric one never against the secret.
-	async function verifyPayload(token: string): Promise<{ payload: JWTPayload; bySecret: boolean }> {
+	async function verifyPayload(token: string): Promise<Verified> {
 		if (!canonical(token)) throw new AuthenticationRequired('The bearer token is not a well-formed JWT.')
 		const { alg } = decodeProtectedHeader(token)
-		if (alg === 'HS256' && secret)
-			return { payload: (await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })).payload, bySecret: true }
-		if (alg && ASYMMETRIC.includes(alg) && jwks)
-			return { payload: (await jwtVerify(token, jwks, { ...common, ...expected, algorithms: [alg] })).payload, bySecret: false }
+		if (alg === 'HS256' && secret) {
+			const { payload } = await jwtVerify(token, secret, { ...common, algorithms: ['HS256'] })
+			return { payload, bySecret: true, trustedUntil: Infinity }
+		}
+		if (alg && ASYMMETRIC.includes(alg) && keySet) {
+			// Read before the keys are used: a refresh that lands meanwhile must not lengthen their trust.
+			const trustedUntil = keySet.dueAt()
+			const { payload } = await jwtVerify(token, keySet.getKey, { ...common, ...expected, algorithms: [alg] })
+			return { payload, bySecret: false, trustedUntil }
+		}
 		throw new AuthenticationRequired('The token is signed with an algorithm this server does not accept.')
 	}
 
 	return async (token) => {
-		let verified: { payload: JWTPayload; bySecret: boolean }
+		let verified: Verified
 		try {
 			verified = await verifyPayload(token)
 		} catch (error) {
@@ -114,7 +128,7 @@ export function createVerifier(
 				throw new AuthenticationRequired(`The bearer token's "${error.claim}" claim is not the one this API expects.`)
 			throw new AuthenticationRequired('The bearer token is invalid or expired.')
 		}
-		const { payload, bySecret } = verified
+		const { payload, bySecret, trustedUntil } = verified
 		// jose gives nbf the skew it gives exp; the contract allows skew on exp only. Better Auth
 		// puts an nbf in no token unless the app's own payload has one.
 		if (payload.nbf !== undefined && payload.nbf > Date.now() / 1000)
@@ -128,7 +142,7 @@ export function createVerifier(
 		if (!(session + CLOCK_SKEW_SECONDS * 1000 > Date.now()))
 			throw new AuthenticationRequired('The session in the token has expired.')
 		// jwtVerify required exp, so it is a number here.
-		return { userId, until: Math.min((payload.exp ?? 0) * 1000, session) }
+		return { userId, until: Math.min((payload.exp ?? 0) * 1000, session, trustedUntil) }
 	}
 }
 

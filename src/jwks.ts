@@ -17,6 +17,14 @@ const MAX_KEY_SET_BYTES = 1024 * 1024
 /** No key set has ever been fetched, so no asymmetric token can be checked. */
 export class KeySetUnavailable extends Error {}
 
+export interface KeySet {
+	/** The key for a token, as jose's jwtVerify takes it. */
+	getKey: JWTVerifyGetKey
+	/** When the keys in use are due for a refresh, which may drop some of them: what they verified
+	 * is not to be trusted past it without being checked again. */
+	dueAt(): number
+}
+
 // jose's createRemoteJWKSet drops its cached keys when a refetch fails and retries on every call
 // until one succeeds. Here an outage of the auth server leaves the cached keys in use. The cool-down
 // follows only a fetch that failed or did not hold the kid asked for: a key Better Auth has just
@@ -25,7 +33,7 @@ export function remoteKeySet(
 	url: URL,
 	log: Log,
 	{ cooldownMs = 10_000, maxAgeMs = 600_000, timeoutMs = 5_000 }: KeySetOptions = {}
-): JWTVerifyGetKey {
+): KeySet {
 	let keys: JWTVerifyGetKey | undefined
 	let loadedAt = 0
 	let quietUntil = 0
@@ -65,7 +73,7 @@ export function remoteKeySet(
 		return pending ?? Promise.resolve()
 	}
 
-	return async (header, token) => {
+	const getKey: JWTVerifyGetKey = async (header, token) => {
 		if (!keys) await refresh()
 		else if (Date.now() - loadedAt >= maxAgeMs) void refresh()
 		const current = keys
@@ -84,4 +92,6 @@ export function remoteKeySet(
 			}
 		}
 	}
+
+	return { getKey, dueAt: () => loadedAt + maxAgeMs }
 }

@@ -6,8 +6,9 @@ const MAX_CACHED_TOKENS = 10_000
 const MAX_CACHED_TOKEN_LENGTH = 2048
 
 /**
- * Remembers what `verify` answered for each token until the end it gave (the token's `exp`, or its
- * session's end if sooner), so a client's requests after the first skip the signature check.
+ * Remembers what `verify` answered for each token until the end it gave (the token's `exp`, its
+ * session's end, or when the keys that verified it are due for a refresh, whichever comes first),
+ * so a client's requests after the first skip the signature check.
  * Failures are never kept: a refused token is checked again next time. Concurrent checks of one
  * token share one verification.
  */

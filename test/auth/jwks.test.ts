@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, setSystemTime, test } from 'bun:test'
 import { base64url, decodeProtectedHeader, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { call, errorOf, testDatabase } from '../support/app'
 import { jwksApp, startBetterAuth } from '../support/better-auth'
@@ -9,6 +9,21 @@ afterAll(() => auth.close())
 
 type App = Awaited<ReturnType<typeof jwksApp>>
 const status = async (app: App, token: string) => (await call(app, 'GET', '/api/tasks', { token })).status
+
+// A key set endpoint of the test's own on a random loopback port; an app pointed at its origin is
+// told Better Auth's iss and aud.
+const serve = (fetch: () => Response | Promise<Response>) => Bun.serve({ hostname: '127.0.0.1', port: 0, fetch })
+
+// Keys are refreshed in the background, so what a refresh brings shows only in later answers: the
+// token is tried until its answer is no longer `from`, or long enough for any refresh to have landed.
+async function statusAfterRefresh(app: App, token: string, from: number) {
+	for (let tries = 0; tries < 50; tries++) {
+		const now = await status(app, token)
+		if (now !== from) return now
+		await Bun.sleep(10)
+	}
+	return from
+}
 
 async function publicKeys(): Promise<(JWK & { kid: string })[]> {
 	return ((await (await fetch(`${auth.url}/api/auth/jwks`)).json()) as { keys: (JWK & { kid: string })[] }).keys
@@ -109,29 +124,56 @@ describe('Authentication: the JWKS of BETTER_AUTH_URL', () => {
 		].join('.')
 		expect(await status(app, unsigned)).toBe(401)
 	})
+
+	test('10 minutes after a fetch the keys are refreshed in the background: a key dropped from the JWKS is refused from then on, by a token verified and remembered before too; the keys still in it pass', async () => {
+		const user = await auth.signUp()
+		const dropped = await auth.token(user)
+		await auth.rotateKey()
+		const kept = await auth.token(user)
+		let keys = await publicKeys()
+		let fetches = 0
+		const keySet = serve(() => {
+			fetches++
+			return Response.json({ keys })
+		})
+		const app = await jwksApp(keySet.url.origin, { issuer: auth.url, audience: auth.url })
+		try {
+			const start = Date.now()
+			expect(await status(app, dropped)).toBe(200)
+			const end = Date.now()
+			keys = keys.filter(({ kid }) => kid !== decodeProtectedHeader(dropped).kid)
+			// The clock moves on ten minutes, and the test does not wait for it.
+			setSystemTime(start + 600_000 - 1)
+			expect(await statusAfterRefresh(app, dropped, 200)).toBe(200)
+			expect(fetches).toBe(1)
+			setSystemTime(end + 600_000)
+			// In the background: the request that finds the keys stale is still served by them.
+			expect(await status(app, dropped)).toBe(200)
+			expect(await statusAfterRefresh(app, dropped, 200)).toBe(401)
+			expect(await status(app, kept)).toBe(200)
+		} finally {
+			setSystemTime()
+			await keySet.stop(true)
+		}
+	})
 })
 
 describe('Authentication: when the JWKS cannot be fetched', () => {
 	// Better Auth's key set behind a server that pads it to `bytes` and sends it in chunks, with no length.
 	const paddedKeySet = (bytes: number) =>
-		Bun.serve({
-			hostname: '127.0.0.1',
-			port: 0,
-			async fetch() {
-				const { keys } = (await (await fetch(`${auth.url}/api/auth/jwks`)).json()) as { keys: unknown[] }
-				const body = new TextEncoder().encode(JSON.stringify({ keys, padding: '' }))
-				const padded = new Uint8Array(bytes).fill(0x20)
-				padded.set(body.subarray(0, -2))
-				padded.set(body.subarray(-2), bytes - 2)
-				return new Response(
-					new ReadableStream({
-						start(controller) {
-							for (let at = 0; at < bytes; at += 65_536) controller.enqueue(padded.slice(at, at + 65_536))
-							controller.close()
-						}
-					})
-				)
-			}
+		serve(async () => {
+			const body = new TextEncoder().encode(JSON.stringify({ keys: await publicKeys(), padding: '' }))
+			const padded = new Uint8Array(bytes).fill(0x20)
+			padded.set(body.subarray(0, -2))
+			padded.set(body.subarray(-2), bytes - 2)
+			return new Response(
+				new ReadableStream({
+					start(controller) {
+						for (let at = 0; at < bytes; at += 65_536) controller.enqueue(padded.slice(at, at + 65_536))
+						controller.close()
+					}
+				})
+			)
 		})
 
 	test('a key set past 1 MiB is not read: its tokens get 401 and the log says why; the same keys within it pass', async () => {
@@ -150,6 +192,30 @@ describe('Authentication: when the JWKS cannot be fetched', () => {
 			expect(await status(accepting, token)).toBe(200)
 		} finally {
 			await Promise.all([large.stop(true), within.stop(true)])
+		}
+	})
+
+	test('a JWKS URL that redirects, even to the key set itself, counts as a failure: 401 (not 500), and the log says why', async () => {
+		const token = await auth.token(await auth.signUp())
+		const redirecting = serve(() => Response.redirect(`${auth.url}/api/auth/jwks`, 302))
+		try {
+			const lines: Record<string, unknown>[] = []
+			const log = (fields: Record<string, unknown>) => lines.push(fields)
+			const app = await jwksApp(redirecting.url.origin, { issuer: auth.url, audience: auth.url, log })
+			const refused = await call(app, 'GET', '/api/tasks', { token })
+			expect(refused.status).toBe(401)
+			expect(errorOf(refused).error_code).toBe('AUTHENTICATION_REQUIRED')
+			expect(lines).toContainEqual(
+				expect.objectContaining({
+					level: 'warn',
+					msg: 'cannot fetch the JWKS',
+					url: `${redirecting.url.origin}/api/auth/jwks`,
+					error: expect.stringContaining('302')
+				})
+			)
+			expect(await status(await jwksApp(auth.url), token)).toBe(200)
+		} finally {
+			await redirecting.stop(true)
 		}
 	})
 

@@ -5,11 +5,12 @@
 import { PGlite } from '@electric-sql/pglite'
 import { betterAuth } from 'better-auth'
 import { getMigrations } from 'better-auth/db/migration'
-import { createJwk, jwt } from 'better-auth/plugins/jwt'
+import { createJwk, type JWSAlgorithms, jwt } from 'better-auth/plugins/jwt'
 import { PGliteDialect } from 'kysely'
 import { createApp } from '../../src/app'
 import { createVerifier, type VerifierOptions } from '../../src/auth'
 import { silentLog } from '../../src/log'
+import { cacheTokens } from '../../src/token-cache'
 import { ORIGIN, SECRET, testDatabase } from './app'
 
 const PASSWORD = 'correct horse battery staple'
@@ -45,8 +46,14 @@ export interface AuthServer {
 
 export async function startBetterAuth({
 	secret = SECRET,
-	expirationTime = '15m'
-}: { secret?: string; expirationTime?: string } = {}): Promise<AuthServer> {
+	expirationTime = '15m',
+	alg
+}: {
+	secret?: string
+	expirationTime?: string
+	/** The algorithm of its signing keys (`jwt.jwks.keyPairConfig`); Better Auth's default, EdDSA, if unset. */
+	alg?: JWSAlgorithms
+} = {}): Promise<AuthServer> {
 	let handle: (request: Request) => Promise<Response> = async () => new Response('starting', { status: 503 })
 	let jwksFetches = 0
 	const serve = (port = 0) =>
@@ -60,7 +67,7 @@ export async function startBetterAuth({
 		})
 	let server = serve()
 	const url = `http://127.0.0.1:${server.port}`
-	const jwtOptions = { jwt: { expirationTime } }
+	const jwtOptions = { jwt: { expirationTime }, jwks: { keyPairConfig: alg && { alg } } }
 	const pglite = new PGlite()
 	const options = {
 		baseURL: url,
@@ -129,7 +136,7 @@ export async function startBetterAuth({
 }
 
 /**
- * The app built as test/support/app.ts builds it, but verifying against the JWKS of the Better Auth
+ * The app built as test/support/app.ts builds it (verified tokens cached), but verifying against the JWKS of the Better Auth
  * at authUrl (BETTER_AUTH_URL) as well as with the shared secret (none when secret is null).
  */
 export async function jwksApp(
@@ -141,6 +148,6 @@ export async function jwksApp(
 		...options
 	}: VerifierOptions & { secret?: string | null; issuer?: string; audience?: string } = {}
 ) {
-	const verify = createVerifier({ secret: secret ?? undefined, authUrl, issuer, audience }, { log: silentLog, ...options })
+	const verify = cacheTokens(createVerifier({ secret: secret ?? undefined, authUrl, issuer, audience }, { log: silentLog, ...options }))
 	return createApp({ database: await testDatabase(), verify, config: { corsOrigins: [ORIGIN] }, log: silentLog })
 }
