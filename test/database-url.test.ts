@@ -239,3 +239,11 @@ describe.skipIf(!withoutSsl)('Running it: DATABASE_URL with sslmode, on a server
 		}
 	})
 })
+
+describe.skipIf(!databaseUrl)('Running it: DATABASE_URL with any other parameter, sent to the server as a setting (Postgres)', () => {
+	const opened = closedAfterAll()
+
+	test('one the server does not know stops the start with the server’s words, rather than retry it as an outage', async () => {
+		await expect(settled(withParameter('no_such_setting', 'x'), opened)).rejects.toThrow('unrecognized configuration parameter "no_such_setting"')
+	})
+})

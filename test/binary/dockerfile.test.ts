@@ -4,16 +4,27 @@ import { dirname, join } from 'node:path'
 import { databaseUrl } from '../support/app'
 import { ROOT, SLOW, temporaryFolder } from '../support/binary'
 
+// The Dockerfile's stages, in order: each the instructions after its FROM, split into words, with
+// continued lines joined.
+function stages(): string[][][] {
+	const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ')
+	return text
+		.split(/^FROM .*$/m)
+		.slice(1)
+		.map((stage) => stage.split('\n').filter((line) => /^[A-Z]+ /.test(line)).map((line) => line.split(/\s+/)))
+}
+
 // No Docker daemon or base image here, so the build stage's own COPY and RUN lines are replayed
 // in an empty folder standing for its WORKDIR: a file that `bun install --frozen-lockfile` or the
 // build reads but the Dockerfile does not copy fails here as it would in `docker build`.
 function buildStage(): string[][] {
-	const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ')
-	const [, stage = ''] = text.split(/^FROM .*$/m)
-	return stage
-		.split('\n')
-		.filter((line) => /^(COPY|RUN) /.test(line))
-		.map((line) => line.split(/\s+/))
+	const [stage = []] = stages()
+	return stage.filter(([instruction]) => instruction === 'COPY' || instruction === 'RUN')
+}
+
+// The arguments of every `instruction` line of the image's own stage, the last one.
+function inTheImage(instruction: string): string[] {
+	return (stages().at(-1) ?? []).filter(([name]) => name === instruction).flatMap(([, ...args]) => args)
 }
 
 // Whether .dockerignore lets a top-level path into the build context. It uses "*" and "!name"
@@ -58,4 +69,15 @@ describe.if(!databaseUrl)('Building it: the Dockerfile’s build stage', () => {
 			expect({ step, code, stderr: code === 0 ? '' : stderr }).toEqual({ step, code: 0, stderr: '' })
 		}
 	}, SLOW)
+})
+
+// The image itself cannot be built or run here (no base image can be pulled), so its last stage is
+// read: the forms it uses (`USER uid:gid`, `ENV NAME=value`, `VOLUME /path`) are the ones checked.
+describe.if(!databaseUrl)('Running it: the image the Dockerfile makes', () => {
+	test('it runs as a non-root user, with DATA_DIR=/data on a volume', () => {
+		const [user] = (inTheImage('USER').at(-1) ?? 'root').split(':')
+		expect(['', '0', 'root']).not.toContain(user)
+		expect(inTheImage('ENV')).toContain('DATA_DIR=/data')
+		expect(inTheImage('VOLUME')).toContain('/data')
+	})
 })

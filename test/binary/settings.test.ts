@@ -2,7 +2,17 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { databaseUrl, emptyDatabase, SECRET } from '../support/app'
-import { binaryDatabases, buildBinary, killLeftovers, runBinary, SLOW, startBinary, temporaryFolder } from '../support/binary'
+import {
+	binaryDatabases,
+	buildBinary,
+	initialisedDataDir,
+	killLeftovers,
+	listenersOn,
+	runBinary,
+	SLOW,
+	startBinary,
+	temporaryFolder
+} from '../support/binary'
 
 await buildBinary()
 afterEach(killLeftovers)
@@ -57,6 +67,21 @@ describe('Running it: a bad setting stops the process at start, before it listen
 				env: { ...(await database.settings()), BETTER_AUTH_SECRET: secret }
 			})
 			expect((await fetch(`${running.url}/ready`)).status).toBe(200)
+			expect(await running.stop('SIGTERM')).toBe(0)
+		}, SLOW)
+})
+
+// Every other test sets HOST=127.0.0.1, and a server that ignored HOST would pass them all: what
+// decides is the address of the socket it listens on.
+describe('Running it: HOST decides where it listens', () => {
+	const hosts: [host: string | undefined, address: string][] = [['127.0.0.1', '127.0.0.1'], [undefined, '0.0.0.0']]
+	for (const [host, address] of hosts)
+		test(`${host ? `HOST=${host}` : 'HOST unset'}: it listens on ${address} alone`, async () => {
+			const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: await initialisedDataDir(), HOST: host }
+			const running = await startBinary({ cwd: temporaryFolder(), env })
+			const pid = running.process.pid
+			const sockets = listenersOn(Number(new URL(running.url).port), [pid]).get(pid) ?? []
+			expect(sockets.map((socket) => socket.address)).toEqual([address])
 			expect(await running.stop('SIGTERM')).toBe(0)
 		}, SLOW)
 })

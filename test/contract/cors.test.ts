@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { asUser, call, ORIGIN, type Reply, testApp } from '../support/app'
+import { loadConfig } from '../../src/config'
+import { asUser, call, ORIGIN, type Reply, SECRET, testApp } from '../support/app'
 
 // testApp() allows exactly ORIGIN, as CORS_ORIGINS would.
 const app = await testApp()
@@ -117,6 +118,21 @@ describe('CORS', () => {
 				const listed = await alice.get('/api/tasks', undefined, { origin })
 				expect(listed.headers.get('access-control-allow-origin')).toBeNull()
 			})
+	})
+
+	test('several origins in CORS_ORIGINS: each is allowed as itself, and others still are not', async () => {
+		const CORS_ORIGINS = `${ORIGIN}, https://todo.example.com:8443,https://staging.todo.example.com`
+		const several = await testApp(undefined, { config: loadConfig({ BETTER_AUTH_SECRET: SECRET, CORS_ORIGINS }) })
+		const alice = await asUser(several)
+		const allowed = (reply: Reply) => reply.headers.get('access-control-allow-origin')
+		for (const origin of [ORIGIN, 'https://todo.example.com:8443', 'https://staging.todo.example.com', 'https://todo.example.com']) {
+			const preflighted = await call(several, 'OPTIONS', '/api/tasks', {
+				headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' }
+			})
+			const listed = await alice.get('/api/tasks', undefined, { origin })
+			const expected = origin === 'https://todo.example.com' ? null : origin
+			expect({ origin, preflight: allowed(preflighted), list: allowed(listed) }).toEqual({ origin, preflight: expected, list: expected })
+		}
 	})
 
 	test('credentials are not needed (tokens travel in a header), so none are offered', async () => {

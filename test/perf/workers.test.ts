@@ -1,10 +1,22 @@
 import { afterEach, describe, expect, test } from 'bun:test'
-import { accessSync, constants, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { asUser, databaseUrl, SECRET } from '../support/app'
-import { BINARY, buildBinary, initialisedDataDir, killLeftovers, over, runBinary, SLOW, startBinary, startScript, temporaryFolder } from '../support/binary'
+import {
+	BINARY,
+	buildBinary,
+	initialisedDataDir,
+	killLeftovers,
+	listenersOn,
+	over,
+	runBinary,
+	SLOW,
+	startBinary,
+	startScript,
+	temporaryFolder
+} from '../support/binary'
 import { closeTcpProxies, startTcpProxy } from '../support/tcp-proxy'
 
 await buildBinary()
@@ -34,33 +46,6 @@ const alive = (pid: number) => {
 	} catch {
 		return false
 	}
-}
-
-// The listening sockets on `port` (from /proc/net/tcp), and which of them each process holds.
-function listenersOn(port: number, pids: number[]): Map<number, string[]> {
-	const hex = port.toString(16).toUpperCase().padStart(4, '0')
-	const listening = new Set(
-		readFileSync('/proc/net/tcp', 'utf8')
-			.split('\n')
-			.slice(1)
-			.map((line) => line.trim().split(/\s+/))
-			.filter((cols) => cols[1]?.endsWith(`:${hex}`) && cols[3] === '0A')
-			.map((cols) => cols[9] ?? '')
-	)
-	const held = new Map<number, string[]>()
-	for (const pid of pids) {
-		const sockets = readdirSync(`/proc/${pid}/fd`)
-			.map((fd) => {
-				try {
-					return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]
-				} catch {
-					return undefined
-				}
-			})
-			.filter((inode): inode is string => inode !== undefined && listening.has(inode))
-		held.set(pid, sockets)
-	}
-	return held
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
@@ -130,27 +115,29 @@ const cgroupsWritable = (() => {
 })()
 
 describe('WORKERS: processes serving one port', () => {
-	test.skipIf(!databaseUrl)('on Postgres, WORKERS=3 is three processes, each with its own socket on the port', async () => {
-		const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '3' }
-		const running = await startBinary({ cwd: temporaryFolder(), env })
-		const primary = running.process.pid
-		await until(() => childrenOf(primary).length === 2, 'two workers run')
-		const port = Number(new URL(running.url).port)
-		const workers = childrenOf(primary)
-		await until(() => [...listenersOn(port, [primary, ...workers]).values()].every((s) => s.length === 1), 'all listen')
-		const sockets = [...listenersOn(port, [primary, ...workers]).values()].flat()
-		expect(new Set(sockets).size).toBe(3)
-		expect(running.stdout()).toContain('"workers":3')
+	// An orchestrator stops it with SIGTERM, Ctrl-C in a terminal with SIGINT: the primary forwards either.
+	for (const signal of ['SIGTERM', 'SIGINT'] as const)
+		test.skipIf(!databaseUrl)(`on Postgres, WORKERS=3 is three processes, each with its own socket on the port; ${signal} to the primary stops all three, and it exits 0`, async () => {
+			const env = { BETTER_AUTH_SECRET: SECRET, DATABASE_URL: databaseUrl, WORKERS: '3' }
+			const running = await startBinary({ cwd: temporaryFolder(), env })
+			const primary = running.process.pid
+			await until(() => childrenOf(primary).length === 2, 'two workers run')
+			const port = Number(new URL(running.url).port)
+			const workers = childrenOf(primary)
+			await until(() => [...listenersOn(port, [primary, ...workers]).values()].every((s) => s.length === 1), 'all listen')
+			const sockets = [...listenersOn(port, [primary, ...workers]).values()].flat().map(({ inode }) => inode)
+			expect(new Set(sockets).size).toBe(3)
+			expect(running.stdout()).toContain('"workers":3')
 
-		const user = await asUser(over(running.url))
-		const created = await Promise.all(Array.from({ length: 30 }, (_, i) => user.post('/api/tasks', { title: `t${i}` })))
-		expect(created.map((r) => r.status)).toEqual(Array(30).fill(201))
-		const list = await user.get('/api/tasks')
-		expect(list.headers.get('x-total-count')).toBe('30')
+			const user = await asUser(over(running.url))
+			const created = await Promise.all(Array.from({ length: 30 }, (_, i) => user.post('/api/tasks', { title: `t${i}` })))
+			expect(created.map((r) => r.status)).toEqual(Array(30).fill(201))
+			const list = await user.get('/api/tasks')
+			expect(list.headers.get('x-total-count')).toBe('30')
 
-		expect(await running.stop('SIGTERM')).toBe(0)
-		for (const pid of workers) expect(alive(pid)).toBe(false)
-	}, SLOW)
+			expect(await running.stop(signal)).toBe(0)
+			for (const pid of workers) expect(alive(pid)).toBe(false)
+		}, SLOW)
 
 	test.skipIf(!databaseUrl)('connections that came while the primary listened alone are closed after an answer once the workers listen, so that they spread', async () => {
 		const proxy = await startTcpProxy(databaseUrl as string)

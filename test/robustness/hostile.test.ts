@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Socket } from 'node:net'
 import { sql } from 'drizzle-orm'
 import { errorOf, newUser, ORIGIN, replyOf, SECRET, sign, taskOf, testDatabase } from '../support/app'
-import { binaryDatabases, killLeftovers, type Running, startBinary, temporaryFolder } from '../support/binary'
+import { binaryDatabases, killLeftovers, ROOT, type Running, startBinary, startScript, temporaryFolder } from '../support/binary'
 import { errorFields, flushLog, jsonLog } from '../../src/log'
 import { binaryCopy, rawExchange } from './processes'
 
@@ -63,6 +63,15 @@ async function healthy(): Promise<void> {
 		body: JSON.stringify({ title: 'still served' })
 	})
 	expect(created.status).toBe(201)
+}
+
+// Better Auth's JWT plugin puts the whole user in its tokens, an avatar sent as a data URL included:
+// past Bun's default limit of 16 KiB.
+async function expectTheAppToAnswerA60kToken(url: string): Promise<void> {
+	const response = await fetch(`${url}/api/tasks`, { headers: { authorization: `Bearer ${'a'.repeat(60_000)}` } })
+	expect(response.status).toBe(401)
+	expect(response.headers.get('x-request-id')).toBeString()
+	expect(errorOf(await replyOf(response)).error_code).toBe('AUTHENTICATION_REQUIRED')
 }
 
 const post = (token: string, length: string) =>
@@ -130,11 +139,15 @@ describe('Running it: hostile clients are bounded by the server and others are s
 	})
 
 	test('a request head up to 64 KiB reaches the app: a 60,000-character token gets its JSON 401, not a bare 431', async () => {
-		// Better Auth's JWT plugin puts the whole user in its tokens, an avatar sent as a data URL included.
-		const response = await fetch(`${running.url}/api/tasks`, { headers: { authorization: `Bearer ${'a'.repeat(60_000)}` } })
-		expect(response.status).toBe(401)
-		expect(response.headers.get('x-request-id')).toBeString()
-		expect(errorOf(await replyOf(response)).error_code).toBe('AUTHENTICATION_REQUIRED')
+		await expectTheAppToAnswerA60kToken(running.url)
+	})
+
+	test('under `bun run start` too, a request head up to 64 KiB reaches the app', async () => {
+		const start = startScript(`cd '${ROOT}'`, `exec '${process.execPath}' run start`)
+		// Settings of its own: on PGlite the executable above holds its DATA_DIR.
+		const script = await startBinary({ binary: start, cwd: temporaryFolder(), env: await database!.settings() })
+		await expectTheAppToAnswerA60kToken(script.url)
+		expect(await script.stop('SIGTERM')).toBe(0)
 	})
 
 	test('huge headers, a huge URL, garbage bytes and unknown methods are refused by the HTTP layer; the server stays up', async () => {
@@ -236,6 +249,37 @@ describe('Running it: logs and headers', () => {
 				expect.arrayContaining(['time', 'level', 'request_id', 'method', 'route', 'status', 'ms'])
 			)
 		expect(requests.filter((line) => line.user_id === user).length).toBeGreaterThanOrEqual(tokens.length * 3)
+	})
+
+	test("a request's line names its route's pattern, never its path or query, and no route where none answered", async () => {
+		const token = await sign({ sub: newUser() })
+		const sends: [string, string, string | undefined][] = [
+			['GET', '/api/tasks?q=private-search&completed=false', '/api/tasks'],
+			['GET', '/api/tasks/918273645', '/api/tasks/:id'],
+			['PATCH', '/api/tasks/918273645/complete', '/api/tasks/:id/complete'],
+			['GET', '/private-path/918273645', undefined],
+			['PUT', '/api/tasks', undefined]
+		]
+		for (const [n, [method, path]] of sends.entries()) {
+			const response = await fetch(`${running.url}${path}`, {
+				method,
+				headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-request-id': `route-${n}` },
+				body: method === 'GET' ? undefined : '{"completed":true}'
+			})
+			expect(response.status).toBeLessThan(500)
+			await response.text()
+		}
+		await Bun.sleep(200)
+		const lines = running
+			.output()
+			.trim()
+			.split('\n')
+			.map((line) => JSON.parse(line) as Record<string, unknown>)
+		for (const [n, [method, path, route]] of sends.entries()) {
+			const line = lines.find((logged) => logged.request_id === `route-${n}`)
+			expect({ method, path, logged: line !== undefined, route: line?.route }).toEqual({ method, path, logged: true, route })
+			expect(JSON.stringify(line)).not.toMatch(/private|918273645/)
+		}
 	})
 
 	test('a token or the values of a failed query inside an error still never reach a log line', async () => {

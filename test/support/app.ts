@@ -33,12 +33,16 @@ export function testDatabase(): Promise<Database> {
 	return shared
 }
 
-/** The app built the way main builds it, on the test database or the one given. */
-export async function testApp(database?: Database, { startup }: Pick<AppDependencies, 'startup'> = {}) {
+/** The app built the way main builds it, on the test database or the one given; it allows the
+ * origin ORIGIN unless given a config. */
+export async function testApp(
+	database?: Database,
+	{ startup, config = { corsOrigins: [ORIGIN] } }: Partial<Pick<AppDependencies, 'startup' | 'config'>> = {}
+) {
 	return createApp({
 		database: database ?? (await testDatabase()),
 		verify: cacheTokens(createVerifier({ secret: SECRET })),
-		config: { corsOrigins: [ORIGIN] },
+		config,
 		log: silentLog,
 		startup
 	})

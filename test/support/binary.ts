@@ -1,5 +1,5 @@
 import { type Subprocess, spawn, spawnSync } from 'bun'
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -234,6 +234,50 @@ export async function runBinary(
 	const code = await child.exited
 	await drained()
 	return { code, stdout: printed.stdout, stderr: printed.stderr, listened }
+}
+
+// An address as /proc/net/tcp and tcp6 write it: 32-bit words, each in the host's byte order
+// (little-endian here).
+function addressOf(hex: string): string {
+	const words = hex.match(/.{8}/g) ?? []
+	const bytes = words.flatMap((word) => (word.match(/../g) ?? []).reverse().map((byte) => parseInt(byte, 16)))
+	if (bytes.length === 4) return bytes.join('.')
+	const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i] ?? 0) * 256 + (bytes[2 * i + 1] ?? 0)).toString(16))
+	return new URL(`http://[${groups.join(':')}]`).hostname.slice(1, -1)
+}
+
+/** A socket listening on a port: the kernel's inode for it, and the address it is bound to. */
+export interface Listener {
+	inode: string
+	address: string
+}
+
+/** The sockets listening on `port` (IPv4 and IPv6, from /proc/net), and which of them each process holds. */
+export function listenersOn(port: number, pids: number[]): Map<number, Listener[]> {
+	const hex = port.toString(16).toUpperCase().padStart(4, '0')
+	const listening = new Map<string, string>()
+	for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+		for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+			const cols = line.trim().split(/\s+/)
+			const [address, at] = cols[1]?.split(':') ?? []
+			if (address && at === hex && cols[3] === '0A') listening.set(cols[9] ?? '', addressOf(address))
+		}
+	const held = new Map<number, Listener[]>()
+	for (const pid of pids) {
+		const sockets: Listener[] = []
+		for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+			let inode: string | undefined
+			try {
+				inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]
+			} catch {
+				// Closed meanwhile.
+			}
+			const address = inode === undefined ? undefined : listening.get(inode)
+			if (inode !== undefined && address !== undefined) sockets.push({ inode, address })
+		}
+		held.set(pid, sockets)
+	}
+	return held
 }
 
 let template: Promise<string> | undefined
