@@ -11,9 +11,9 @@ const list = (value: string | null) =>
 		.map((item) => item.trim().toLowerCase())
 		.filter(Boolean)
 
-const preflight = (path: string, origin: string, method: string, headers = 'authorization,content-type') =>
-	call(app, 'OPTIONS', path, {
-		headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': headers }
+const preflight = (path: string, origin: string, method: string, to = app) =>
+	call(to, 'OPTIONS', path, {
+		headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' }
 	})
 
 function expectAllowed(reply: Reply) {
@@ -126,9 +126,7 @@ describe('CORS', () => {
 		const alice = await asUser(several)
 		const allowed = (reply: Reply) => reply.headers.get('access-control-allow-origin')
 		for (const origin of [ORIGIN, 'https://todo.example.com:8443', 'https://staging.todo.example.com', 'https://todo.example.com']) {
-			const preflighted = await call(several, 'OPTIONS', '/api/tasks', {
-				headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' }
-			})
+			const preflighted = await preflight('/api/tasks', origin, 'POST', several)
 			const listed = await alice.get('/api/tasks', undefined, { origin })
 			const expected = origin === 'https://todo.example.com' ? null : origin
 			expect({ origin, preflight: allowed(preflighted), list: allowed(listed) }).toEqual({ origin, preflight: expected, list: expected })

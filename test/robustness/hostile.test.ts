@@ -74,6 +74,13 @@ async function expectTheAppToAnswerA60kToken(url: string): Promise<void> {
 	expect(errorOf(await replyOf(response)).error_code).toBe('AUTHENTICATION_REQUIRED')
 }
 
+// The binary's JSON log, a line an object.
+const linesOf = (output: string) =>
+	output
+		.trim()
+		.split('\n')
+		.map((line) => JSON.parse(line) as Record<string, unknown>)
+
 const post = (token: string, length: string) =>
 	`POST /api/tasks HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
 	`Content-Type: application/json\r\n${length}\r\n\r\n`
@@ -238,11 +245,7 @@ describe('Running it: logs and headers', () => {
 		if (settings.DATABASE_URL) secrets.push(new URL(settings.DATABASE_URL).password || 'no-password')
 		for (const secret of secrets.filter(Boolean)) expect(output).not.toContain(secret)
 		// The one part of a token that may be logged is the user id it names.
-		const lines = output
-			.trim()
-			.split('\n')
-			.map((line) => JSON.parse(line) as Record<string, unknown>)
-		const requests = lines.filter((line) => line.method !== undefined)
+		const requests = linesOf(output).filter((line) => line.method !== undefined)
 		expect(requests.length).toBeGreaterThanOrEqual(sends.length)
 		for (const line of requests)
 			expect(Object.keys(line)).toEqual(
@@ -270,11 +273,7 @@ describe('Running it: logs and headers', () => {
 			await response.text()
 		}
 		await Bun.sleep(200)
-		const lines = running
-			.output()
-			.trim()
-			.split('\n')
-			.map((line) => JSON.parse(line) as Record<string, unknown>)
+		const lines = linesOf(running.output())
 		for (const [n, [method, path, route]] of sends.entries()) {
 			const line = lines.find((logged) => logged.request_id === `route-${n}`)
 			expect({ method, path, logged: line !== undefined, route: line?.route }).toEqual({ method, path, logged: true, route })
