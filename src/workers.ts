@@ -13,6 +13,9 @@ export const PRIMARY_ENV = 'TODO_API_PRIMARY'
 const FIRST_RESTART_MS = 250
 const LAST_RESTART_MS = 60_000
 
+/** The wait before restarting a worker that has died `deaths` times in the last minute, this one included. */
+export const restartDelay = (deaths: number): number => Math.min(FIRST_RESTART_MS * 2 ** (deaths - 1), LAST_RESTART_MS)
+
 /**
  * How many processes serve the port: WORKERS, else one per core the process may use (Bun's count
  * honours a cgroup's CPU quota, as in a container). The embedded database belongs to exactly one
@@ -75,7 +78,7 @@ export function superviseWorkers(count: number, port: number, log: Log) {
 			const now = Date.now()
 			const recent = [...(deaths.get(slot) ?? []).filter((at) => at > now - 60_000), now]
 			deaths.set(slot, recent)
-			const delay = Math.min(FIRST_RESTART_MS * 2 ** (recent.length - 1), LAST_RESTART_MS)
+			const delay = restartDelay(recent.length)
 			log({ level: 'warn', msg: 'worker died; restarting it', worker: slot, code, signal: child.signalCode, in_ms: delay })
 			setTimeout(() => stopping || start(slot), delay)
 		})

@@ -18,6 +18,7 @@ import {
 	temporaryFolder
 } from '../support/binary'
 import { closeTcpProxies, startTcpProxy } from '../support/tcp-proxy'
+import { restartDelay } from '../../src/workers'
 
 await buildBinary()
 afterEach(() => {
@@ -198,6 +199,12 @@ describe('WORKERS: processes serving one port', () => {
 		process.kill(primary, 'SIGKILL')
 		await until(() => !alive(worker ?? 0), 'the orphaned worker stops')
 	}, SLOW)
+
+	test('a worker dying again and again waits twice as long each time, up to a minute', () => {
+		expect(Array.from({ length: 10 }, (_, i) => restartDelay(i + 1))).toEqual([
+			250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000
+		])
+	})
 
 	test('on the embedded database WORKERS>1 is refused politely: one process, and the log says why', async () => {
 		const env = { BETTER_AUTH_SECRET: SECRET, DATA_DIR: await initialisedDataDir(), WORKERS: '3' }
