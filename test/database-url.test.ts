@@ -3,8 +3,10 @@ import { sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { type Database, openDatabase } from '../src/database'
 import { PLANNED_ONCE } from '../src/database/postgres'
-import { asUser, databaseUrl, type Reply, taskOf, tasksOf, testApp, testDatabase } from './support/app'
+import { asUser, databaseUrl, type Reply, SECRET, taskOf, tasksOf, testApp, testDatabase } from './support/app'
+import { buildBinary, over, startBinary, temporaryFolder } from './support/binary'
 import { startPgBouncer } from './support/pgbouncer'
+import { canMakeCertificates, startTlsProxy, type TlsProxy } from './support/tls-proxy'
 
 type Bouncer = Awaited<ReturnType<typeof startPgBouncer>>
 
@@ -246,4 +248,43 @@ describe.skipIf(!databaseUrl)('Running it: DATABASE_URL with any other parameter
 	test('one the server does not know stops the start with the server’s words, rather than retry it as an outage', async () => {
 		await expect(settled(withParameter('no_such_setting', 'x'), opened)).rejects.toThrow('unrecognized configuration parameter "no_such_setting"')
 	})
+})
+
+// This run's Postgres may have no TLS: a proxy in front of it ends TLS with a certificate that no
+// authority signed, as a server would whose name or certificate a client cannot check.
+describe.skipIf(!databaseUrl || !canMakeCertificates)('Running it: DATABASE_URL with sslmode, on a server with TLS (Postgres)', () => {
+	const opened = closedAfterAll()
+	let proxy: TlsProxy
+	beforeAll(async () => {
+		proxy = await startTlsProxy(databaseUrl as string)
+	})
+	afterAll(() => proxy.close())
+
+	test('verify-full refuses a certificate it cannot check: the start stops, saying why, rather than retry it as an outage', async () => {
+		await expect(settled(withParameter('sslmode', 'verify-full', proxy.url), opened)).rejects.toThrow('self signed certificate')
+	})
+
+	test('require encrypts without checking the certificate, as libpq does', async () => {
+		const before = proxy.sessions
+		const { database } = await settled(withParameter('sslmode', 'require', proxy.url), opened)
+		expect(await preparedAfterARead(database)).toBeGreaterThan(0)
+		expect(proxy.sessions).toBeGreaterThan(before)
+	})
+
+	test('verify-full trusts a certificate NODE_EXTRA_CA_CERTS names: the binary serves', async () => {
+		await buildBinary()
+		const env = {
+			BETTER_AUTH_SECRET: SECRET,
+			DATABASE_URL: withParameter('sslmode', 'verify-full', proxy.url),
+			NODE_EXTRA_CA_CERTS: proxy.certificate,
+			WORKERS: '1'
+		}
+		const running = await startBinary({ cwd: temporaryFolder(), env })
+		try {
+			const user = await asUser(over(running.url))
+			expect((await user.post('/api/tasks', { title: 'over TLS' })).status).toBe(201)
+		} finally {
+			expect(await running.stop('SIGTERM')).toBe(0)
+		}
+	}, 60_000)
 })
