@@ -73,6 +73,10 @@ export async function emptyDatabase(
 	}
 }
 
+/** `url` with its host and port made those of something in front of the database on this host: a proxy, a pooler. */
+export const onLoopbackPort = (url: string, port: number) =>
+	Object.assign(new URL(url), { hostname: '127.0.0.1', port: String(port) }).href
+
 export const newUser = () => `user-${crypto.randomUUID()}`
 
 export async function sign(claims: JWTPayload, { secret = SECRET, ttl = '1h' }: { secret?: string; ttl?: string | number } = {}) {

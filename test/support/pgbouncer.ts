@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { onLoopbackPort } from './app'
 
 const READY_TIMEOUT_MS = 10_000
 
@@ -71,5 +72,5 @@ export async function startPgBouncer(serverUrl: string, ...settings: string[]): 
 		}
 		await Bun.sleep(20)
 	}
-	return { url: Object.assign(new URL(serverUrl), { hostname: '127.0.0.1', port: String(port) }).href, stop }
+	return { url: onLoopbackPort(serverUrl, port), stop }
 }

@@ -1,4 +1,5 @@
 import type { Socket, TCPSocketListener } from 'bun'
+import { onLoopbackPort } from './app'
 
 /**
  * A loopback TCP proxy put between a todo-api and its Postgres, so a test can take the database
@@ -166,12 +167,7 @@ export async function startTcpProxy(databaseUrl: string): Promise<TcpProxy> {
 		get accepted() {
 			return accepted
 		},
-		url(databaseUrl) {
-			const url = new URL(databaseUrl)
-			url.hostname = '127.0.0.1'
-			url.port = String(port)
-			return url.href
-		},
+		url: (databaseUrl) => onLoopbackPort(databaseUrl, port),
 		cut() {
 			mode = 'cut'
 			listener?.stop(true)

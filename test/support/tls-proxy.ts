@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { type AddressInfo, connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { TLSSocket } from 'node:tls'
+import { onLoopbackPort } from './app'
 import { temporaryFolder } from './binary'
 
 // The first message of a client that asks for TLS: its length, 8, then this code.
@@ -57,7 +58,7 @@ export async function startTlsProxy(databaseUrl: string): Promise<TlsProxy> {
 		get sessions() {
 			return sessions
 		},
-		url: Object.assign(new URL(databaseUrl), { hostname: '127.0.0.1', port: String(port) }).href,
+		url: onLoopbackPort(databaseUrl, port),
 		close: () => server.close()
 	}
 }
